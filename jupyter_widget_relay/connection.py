@@ -1,0 +1,220 @@
+"""The kernel websocket connection: stock shell/control/stdin, iopub from the kernel's relay."""
+
+from __future__ import annotations
+
+import asyncio
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
+from tornado import web
+from tornado.websocket import WebSocketClosedError
+
+from .core import wire
+from .core.messages import COMM_MSG_TYPES, Envelope, MessageError
+
+if TYPE_CHECKING:
+    from .kernel_link import KernelLink
+    from .manager import RelayManager
+
+RELAYED_REQUEST_TYPES = COMM_MSG_TYPES
+OWN_CHANNELS = ("shell", "control", "stdin")
+
+
+class WebsocketPort:
+    """A browser as the core sees it: an id, who it is, and where to write."""
+
+    visible = True
+
+    def __init__(self, connection: RelayWebsocketConnection) -> None:
+        self.client_id = uuid.uuid4().hex
+        self._connection = connection
+        handler = connection.websocket_handler
+        user = getattr(handler, "current_user", None)
+        self.username = str(getattr(user, "username", "") or "")
+        self.display_name = str(getattr(user, "display_name", "") or self.username)
+        self.v1 = connection.subprotocol == wire.V1_PROTOCOL
+        self.protocol = "v1" if self.v1 else "json"
+        self.closed = False
+
+    def send(self, envelope: Envelope) -> None:
+        if self.closed:
+            return
+        connection = self._connection
+        if (
+            connection.limit_rate
+            and envelope.channel == "iopub"
+            and envelope.msg_type not in COMM_MSG_TYPES
+        ):
+            summary = {
+                "header": envelope.header,
+                "parent_header": envelope.parent_header,
+                "content": envelope.content if envelope.msg_type == "status" else None,
+            }
+            if connection._limit_rate("iopub", summary, wire.parts_of(envelope)):
+                return
+        frame = wire.v1_frame(envelope) if self.v1 else wire.legacy_frame(envelope)
+        try:
+            connection.websocket_handler.write_message(frame, binary=isinstance(frame, bytes))
+        except WebSocketClosedError:
+            self.closed = True
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "client_id": self.client_id,
+            "username": self.username,
+            "display_name": self.display_name,
+            "protocol": self.protocol,
+        }
+
+
+class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):  # type: ignore[misc]
+    """Like the stock connection, except that iopub comes from the kernel's single relay
+    subscription (one total order for all clients, widget messages never rate limited)
+    and widget requests are answered from the relay's table."""
+
+    _link: KernelLink | None = None
+    _port: WebsocketPort | None = None
+
+    @property
+    def relay_manager(self) -> RelayManager | None:
+        manager: RelayManager | None = self.websocket_handler.settings.get("widget_relay_manager")
+        return manager
+
+    def create_stream(self) -> None:
+        identity = self.session.bsession
+        for channel in OWN_CHANNELS:
+            stream = getattr(self.kernel_manager, "connect_" + channel)(identity=identity)
+            stream.channel = channel
+            self.channels[channel] = stream
+
+    def nudge(self) -> asyncio.Future[None]:
+        return asyncio.ensure_future(self._wait_for_link())
+
+    async def _wait_for_link(self) -> None:
+        if self._link is None:
+            return
+        try:
+            await asyncio.wait_for(self._link.ready.wait(), timeout=self.kernel_info_timeout)
+        except asyncio.TimeoutError:
+            self.log.warning("widget relay: kernel %s iopub not ready", self.kernel_id)
+
+    def connect(self) -> asyncio.Future[None] | None:  # type: ignore[override]
+        manager = self.relay_manager
+        if manager is None:
+            return super().connect()  # type: ignore[no-any-return]
+        mkm = self.multi_kernel_manager
+        mkm.notify_connect(self.kernel_id)
+        self._link = link = manager.ensure_link(self.kernel_id)
+        buffer_info = mkm.get_buffer(self.kernel_id, self.session_key)
+        replay: list[tuple[str, list[bytes]]] = []
+        backlog: list[Envelope] = []
+        if buffer_info and buffer_info["session_key"] == self.session_key:
+            self.log.info("Restoring connection for %s", self.session_key)
+            if mkm.ports_changed(self.kernel_id):
+                for stream in buffer_info["channels"].values():
+                    if not stream.closed():
+                        stream.close()
+                self.create_stream()
+            else:
+                self.channels = buffer_info["channels"]
+            replay = buffer_info["buffer"]
+            backlog = link.unpark(self.session_key)
+        else:
+            link.discard_parked()
+            try:
+                self.create_stream()
+            except web.HTTPError as error:
+                self.log.error("Error opening stream: %s", error)
+                for stream in self.channels.values():
+                    if not stream.closed():
+                        stream.close()
+                self.disconnect()
+                return None
+        self._port = WebsocketPort(self)
+        link.relay.attach(self._port, backlog)
+        mkm.add_restart_callback(self.kernel_id, self.on_restart_failed, "dead")
+        connected = self.nudge()
+
+        def subscribe(_: Any) -> None:
+            for channel, msg_list in replay:
+                stream = self.channels.get(channel)
+                if stream is not None:
+                    self.handle_outgoing_message(stream, msg_list)
+            for stream in self.channels.values():
+                stream.on_recv_stream(self.handle_outgoing_message)
+
+        connected.add_done_callback(subscribe)
+        ZMQChannelsWebsocketConnection._open_sockets.add(self)
+        return connected
+
+    def on_kernel_restarted(self) -> None:
+        """The relay tells every client about restarts, once, in stream order."""
+
+    def disconnect(self) -> None:
+        link, port = self._link, self._port
+        if link is None:
+            super().disconnect()
+            return
+        self._port = None
+        if port is not None:
+            port.closed = True
+            link.relay.detach(port)
+        if self.kernel_id in self.multi_kernel_manager:
+            self.multi_kernel_manager.remove_restart_callback(
+                self.kernel_id, self.on_restart_failed, "dead"
+            )
+        super().disconnect()
+        buffers = getattr(self.multi_kernel_manager, "_kernel_buffers", {})
+        info = buffers.get(self.kernel_id) if port is not None else None
+        if info is not None and info.get("session_key") == self.session_key:
+            link.park(self.session_key)
+
+    def handle_incoming_message(self, incoming_msg: Any) -> None:
+        if self._link is None or self._port is None:
+            super().handle_incoming_message(incoming_msg)
+            return
+        if not self.channels:
+            return
+        try:
+            if self._port.v1:
+                channel, parts = wire.parse_v1(incoming_msg)
+                envelope = wire.envelope_from_parts(channel, parts)
+            else:
+                envelope = wire.parse_legacy(incoming_msg)
+                channel = envelope.channel
+        except MessageError as error:
+            self._link.relay.reject("client", "unparsable", f"{self._port.client_id}: {error}")
+            return
+        msg_type = envelope.msg_type
+        if channel == "shell" and msg_type in RELAYED_REQUEST_TYPES:
+            try:
+                forward = self._link.relay.handle_client_message(self._port, envelope)
+            except MessageError as error:
+                self._link.relay.reject("client", "malformed", str(error))
+                forward = False
+            if not forward:
+                return
+        allowed = self.multi_kernel_manager.allowed_message_types
+        if allowed and msg_type not in allowed:
+            self.log.warning('Received message of type "%s", which is not allowed. Ignoring.',
+                             msg_type)
+            return
+        stream = self.channels.get(channel)
+        if stream is None:
+            self.log.warning("No such channel: %r", channel)
+            return
+        if self._port.v1:
+            self.session.send_raw(stream, envelope.wire["parts"])
+        else:
+            message = {
+                "header": envelope.header,
+                "parent_header": envelope.parent_header,
+                "metadata": envelope.metadata,
+                "content": envelope.content,
+                "buffers": envelope.buffers,
+            }
+            self.session.send(stream, message)
+
+

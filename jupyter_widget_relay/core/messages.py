@@ -1,0 +1,168 @@
+"""Jupyter messages as the relay sees them, and the few it composes itself."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+PROTOCOL_VERSION = "5.3"
+WIDGET_TARGET = "jupyter.widget"
+CONTROL_TARGET = "jupyter.widget.control"
+WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
+COMM_MSG_TYPES = frozenset({"comm_open", "comm_msg", "comm_close"})
+
+JSONDict = dict[str, Any]
+Unpacker = Callable[[bytes], Any]
+
+
+def unpack_json(data: bytes) -> Any:
+    return json.loads(data)
+
+
+class Envelope:
+    """One message: parsed header and parent header, lazily parsed metadata and content.
+
+    ``wire`` is a cache the transport adapters fill with serialized forms, so a
+    message fanned out to many clients is encoded once per wire protocol.
+    """
+
+    __slots__ = (
+        "_content",
+        "_metadata",
+        "_raw_content",
+        "_raw_metadata",
+        "_unpack",
+        "buffers",
+        "channel",
+        "header",
+        "parent_header",
+        "wire",
+    )
+
+    def __init__(
+        self,
+        header: JSONDict,
+        parent_header: JSONDict,
+        *,
+        content: JSONDict | None = None,
+        metadata: JSONDict | None = None,
+        raw_content: bytes | None = None,
+        raw_metadata: bytes | None = None,
+        buffers: Sequence[bytes] = (),
+        channel: str = "iopub",
+        unpack: Unpacker = unpack_json,
+    ) -> None:
+        self.header = header
+        self.parent_header = parent_header
+        self._content = content
+        self._metadata = metadata
+        self._raw_content = raw_content
+        self._raw_metadata = raw_metadata
+        self._unpack = unpack
+        self.buffers: list[bytes] = list(buffers)
+        self.channel = channel
+        self.wire: dict[str, Any] = {}
+
+    @property
+    def msg_type(self) -> str:
+        return str(self.header.get("msg_type", ""))
+
+    @property
+    def msg_id(self) -> str:
+        return str(self.header.get("msg_id", ""))
+
+    @property
+    def parent_msg_id(self) -> str | None:
+        value = self.parent_header.get("msg_id") if self.parent_header else None
+        return value if isinstance(value, str) else None
+
+    @property
+    def content(self) -> JSONDict:
+        if self._content is None:
+            parsed = self._unpack(self._raw_content) if self._raw_content else {}
+            if not isinstance(parsed, dict):
+                raise MessageError("message content is not a JSON object")
+            self._content = parsed
+        return self._content
+
+    @property
+    def metadata(self) -> JSONDict:
+        if self._metadata is None:
+            parsed = self._unpack(self._raw_metadata) if self._raw_metadata else {}
+            self._metadata = parsed if isinstance(parsed, dict) else {}
+        return self._metadata
+
+    def replace_content(self, content: JSONDict) -> None:
+        """Swap the content (e.g. a scrubbed traceback) and drop cached wire forms."""
+        self._content = content
+        self._raw_content = None
+        self.wire.clear()
+
+    def to_dict(self) -> JSONDict:
+        return {
+            "header": self.header,
+            "parent_header": self.parent_header,
+            "metadata": self.metadata,
+            "content": self.content,
+            "buffers": self.buffers,
+            "channel": self.channel,
+            "msg_id": self.msg_id,
+            "msg_type": self.msg_type,
+        }
+
+
+class MessageError(ValueError):
+    """A message does not have the shape the widget protocol requires."""
+
+
+def new_header(msg_type: str, session: str, username: str = "widget-relay") -> JSONDict:
+    return {
+        "msg_id": uuid.uuid4().hex,
+        "msg_type": msg_type,
+        "username": username,
+        "session": session,
+        "date": datetime.now(timezone.utc).isoformat(),
+        "version": PROTOCOL_VERSION,
+    }
+
+
+def compose(
+    msg_type: str,
+    content: JSONDict,
+    *,
+    session: str,
+    parent: JSONDict | None = None,
+    buffers: Sequence[bytes] = (),
+    channel: str = "iopub",
+) -> Envelope:
+    """A message from the relay. ``session`` must be the kernel's session id:
+    JupyterLab cancels handling of messages whose session differs from the last one seen."""
+    return Envelope(
+        new_header(msg_type, session),
+        dict(parent) if parent else {},
+        content=content,
+        metadata={},
+        buffers=buffers,
+        channel=channel,
+    )
+
+
+def comm_msg(
+    comm_id: str,
+    data: JSONDict,
+    *,
+    session: str,
+    parent: JSONDict | None = None,
+    buffers: Sequence[bytes] = (),
+) -> Envelope:
+    return compose(
+        "comm_msg",
+        {"comm_id": comm_id, "data": data},
+        session=session,
+        parent=parent,
+        buffers=buffers,
+    )

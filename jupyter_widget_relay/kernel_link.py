@@ -1,0 +1,177 @@
+"""One kernel's relay: the pure core fed by the relay's own iopub subscription."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from jupyter_client.session import Session
+
+from .core.messages import Envelope, MessageError, compose
+from .core.relay import KernelRelay
+from .core.wire import envelope_from_parts
+
+TRACEBACK_SCRUBBED = {"ename": "ExecutionError", "evalue": "Execution error"}
+
+
+class ParkedPort:
+    """Collects a disconnected client's iopub stream until that session reconnects."""
+
+    visible = False
+
+    def __init__(self, session_key: str, limit: int, log: logging.Logger) -> None:
+        self.client_id = f"parked:{session_key}"
+        self.session_key = session_key
+        self.backlog: list[Envelope] = []
+        self.overflowed = False
+        self._limit = limit
+        self._log = log
+
+    def send(self, envelope: Envelope) -> None:
+        if self._limit and len(self.backlog) >= self._limit:
+            if not self.overflowed:
+                self._log.warning(
+                    "widget relay: more than %d messages buffered for %s; dropping the backlog"
+                    " (raise c.WidgetRelay.buffered_messages_limit to keep more)",
+                    self._limit,
+                    self.session_key,
+                )
+            self.overflowed = True
+            self.backlog.clear()
+            return
+        if not self.overflowed:
+            self.backlog.append(envelope)
+
+
+class KernelLink:
+    """Subscribes once to a kernel's iopub and feeds every message, in order, to the core."""
+
+    def __init__(
+        self,
+        kernel_id: str,
+        kernel_manager: Any,
+        *,
+        allow_tracebacks: Callable[[], bool],
+        traceback_message: Callable[[], str],
+        log: logging.Logger,
+        on_dirty: Callable[[], None] | None = None,
+        buffered_messages_limit: int = 10000,
+    ) -> None:
+        self.kernel_id = kernel_id
+        self.kernel_manager = kernel_manager
+        self.relay = KernelRelay(kernel_id, on_dirty=on_dirty)
+        self.session = Session(config=kernel_manager.session.config, key=kernel_manager.session.key)
+        self.ready = asyncio.Event()
+        self.ports: list[int] = []
+        self._allow_tracebacks = allow_tracebacks
+        self._traceback_message = traceback_message
+        self._log = log
+        self._iopub: Any = None
+        self._parked: ParkedPort | None = None
+        self._buffered_messages_limit = buffered_messages_limit
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.closed = False
+
+    # -- subscription --------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Subscribe to iopub and nudge the kernel until the subscription is live."""
+        self._close_stream()
+        self.ready.clear()
+        self.session.key = self.kernel_manager.session.key
+        self.ports = list(self.kernel_manager.ports)
+        self._iopub = self.kernel_manager.connect_iopub()
+        self._iopub.on_recv(self._on_iopub)
+        self._spawn(self._nudge())
+
+    async def _nudge(self) -> None:
+        """Send kernel_info_requests until an iopub message proves the subscription works."""
+        if getattr(self.kernel_manager, "execution_state", None) == "busy":
+            # A busy kernel publishes soon anyway; a request would only queue behind the cell.
+            await self.ready.wait()
+            return
+        shell = self.kernel_manager.connect_shell()
+        try:
+            for _ in range(240):
+                if self.ready.is_set() or self.closed:
+                    return
+                self.session.send(shell, "kernel_info_request")
+                try:
+                    await asyncio.wait_for(self.ready.wait(), timeout=0.5)
+                except asyncio.TimeoutError:
+                    continue
+        finally:
+            shell.close()
+
+    def _on_iopub(self, msg_list: list[bytes]) -> None:
+        try:
+            _, parts = self.session.feed_identities(msg_list)
+            envelope = envelope_from_parts("iopub", list(parts[1:]))
+        except (MessageError, ValueError) as error:
+            self.relay.reject("kernel", "unparsable", str(error))
+            return
+        self.ready.set()
+        if envelope.msg_type == "error" and not self._allow_tracebacks():
+            try:
+                content = dict(envelope.content)
+            except MessageError:
+                content = {}
+            content.update(TRACEBACK_SCRUBBED, traceback=[self._traceback_message()])
+            envelope.replace_content(content)
+        self.relay.handle_kernel_message(envelope)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def restarted(self) -> None:
+        """The kernel restarted: forget its widgets, tell clients, resubscribe."""
+        self.relay.reset()
+        status = compose(
+            "status", {"execution_state": "restarting"}, session=self.relay.kernel_session
+        )
+        self.relay.broadcast(status)
+        self.open()
+
+    def ports_changed(self) -> bool:
+        return list(self.kernel_manager.ports) != self.ports
+
+    def close(self) -> None:
+        self.closed = True
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+        self._close_stream()
+        self.relay.reset()
+
+    def _close_stream(self) -> None:
+        if self._iopub is not None:
+            if not self._iopub.closed():
+                self._iopub.on_recv(None)
+                self._iopub.close()
+            self._iopub = None
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- reconnecting clients ------------------------------------------------------------
+
+    def park(self, session_key: str) -> None:
+        """Buffer the stream for a session whose last connection closed (stock behaviour)."""
+        self.discard_parked()
+        self._parked = ParkedPort(session_key, self._buffered_messages_limit, self._log)
+        self.relay.attach(self._parked)
+
+    def unpark(self, session_key: str) -> list[Envelope]:
+        parked, self._parked = self._parked, None
+        if parked is None:
+            return []
+        self.relay.detach(parked)
+        return parked.backlog if parked.session_key == session_key else []
+
+    def discard_parked(self) -> None:
+        if self._parked is not None:
+            self.relay.detach(self._parked)
+            self._parked = None

@@ -1,0 +1,196 @@
+"""Creates one KernelLink per running kernel and follows the kernels' lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from functools import partial
+from typing import Any
+
+from traitlets import Any as AnyTrait
+from traitlets import Float, Int
+from traitlets.config import LoggingConfigurable
+
+from .kernel_link import KernelLink
+
+KERNEL_ACTIONS_SCHEMA = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
+ChangeListener = Callable[[str, set[str], bool], None]
+
+
+class RelayManager(LoggingConfigurable):
+    """Owns the relays of all kernels of one server."""
+
+    kernel_manager = AnyTrait(help="The server's MappingKernelManager.")
+    event_logger = AnyTrait(allow_none=True, help="The server's jupyter_events EventLogger.")
+    kernel_check_interval = Float(5.0, help="Seconds between checks for dead kernels; 0 = off.")
+    change_interval = Float(0.2, help="Seconds over which change notifications coalesce.")
+    buffered_messages_limit = Int(10000, help="Messages kept for a reconnecting session.")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.links: dict[str, KernelLink] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._listeners: dict[str, set[ChangeListener]] = {}
+        self._flush_scheduled: set[str] = set()
+        self._started = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._started = True
+        if self.event_logger is not None:
+            self.event_logger.add_listener(
+                schema_id=KERNEL_ACTIONS_SCHEMA, listener=self._on_kernel_action
+            )
+        for kernel_id in list(self.kernel_manager.list_kernel_ids()):
+            self.ensure_link(kernel_id)
+        if self.kernel_check_interval > 0:
+            self._spawn(self._watch_kernels())
+
+    async def stop(self) -> None:
+        self._started = False
+        if self.event_logger is not None:
+            try:
+                self.event_logger.remove_listener(
+                    schema_id=KERNEL_ACTIONS_SCHEMA, listener=self._on_kernel_action
+                )
+            except Exception:  # noqa: BLE001 - a listener already gone is fine at shutdown
+                pass
+        for task in list(self._tasks):
+            task.cancel()
+        self._tasks.clear()
+        for kernel_id in list(self.links):
+            self.drop_link(kernel_id)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- links ---------------------------------------------------------------------------
+
+    def link_for(self, kernel_id: str) -> KernelLink | None:
+        return self.links.get(kernel_id)
+
+    def ensure_link(self, kernel_id: str) -> KernelLink:
+        """The kernel's link, subscribing to its iopub on first use (KeyError if unknown)."""
+        link = self.links.get(kernel_id)
+        if link is not None:
+            return link
+        km = self.kernel_manager.get_kernel(kernel_id)
+        mkm = self.kernel_manager
+        link = KernelLink(
+            kernel_id,
+            km,
+            allow_tracebacks=lambda: bool(mkm.allow_tracebacks),
+            traceback_message=lambda: str(mkm.traceback_replacement_message),
+            log=self.log,
+            on_dirty=partial(self._schedule_flush, kernel_id),
+            buffered_messages_limit=self.buffered_messages_limit,
+        )
+        self.links[kernel_id] = link
+        self.kernel_manager.add_restart_callback(
+            kernel_id, partial(self._kernel_died, kernel_id), "dead"
+        )
+        ready = getattr(km, "ready", None)
+        if ready is not None and not ready.done():
+            self._spawn(self._open_when_ready(link, ready))
+        else:
+            link.open()
+        self.log.debug("widget relay: following kernel %s", kernel_id)
+        return link
+
+    async def _open_when_ready(self, link: KernelLink, ready: Any) -> None:
+        try:
+            await (ready if isinstance(ready, asyncio.Future) else asyncio.wrap_future(ready))
+        except Exception:  # noqa: BLE001 - the kernel failed to start; nothing to relay
+            self.drop_link(link.kernel_id)
+            return
+        if not link.closed:
+            link.open()
+
+    def drop_link(self, kernel_id: str) -> None:
+        link = self.links.pop(kernel_id, None)
+        if link is None:
+            return
+        link.close()
+        self._schedule_flush(kernel_id)
+        self.log.debug("widget relay: stopped following kernel %s", kernel_id)
+
+    def _kernel_died(self, kernel_id: str) -> None:
+        self.log.warning("widget relay: kernel %s died; clearing its widget table", kernel_id)
+        self.drop_link(kernel_id)
+
+    async def _on_kernel_action(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        kernel_id = data.get("kernel_id")
+        if data.get("status") != "success" or not isinstance(kernel_id, str):
+            return
+        action = data.get("action")
+        if action == "start" and kernel_id in self.kernel_manager:
+            self.ensure_link(kernel_id)
+        elif action == "restart":
+            link = self.links.get(kernel_id)
+            if link is not None:
+                link.restarted()
+        elif action == "shutdown":
+            self.drop_link(kernel_id)
+
+    async def _watch_kernels(self) -> None:
+        """Kernels can die for good without an event; notice it within one interval."""
+        while True:
+            await asyncio.sleep(self.kernel_check_interval)
+            for kernel_id, link in list(self.links.items()):
+                if kernel_id not in self.kernel_manager:
+                    self._kernel_died(kernel_id)
+                elif link.ports_changed():
+                    link.restarted()
+
+    # -- change notifications ------------------------------------------------------------
+
+    def add_listener(self, kernel_id: str, listener: ChangeListener) -> None:
+        self._listeners.setdefault(kernel_id, set()).add(listener)
+
+    def remove_listener(self, kernel_id: str, listener: ChangeListener) -> None:
+        listeners = self._listeners.get(kernel_id)
+        if listeners is not None:
+            listeners.discard(listener)
+            if not listeners:
+                del self._listeners[kernel_id]
+
+    def _schedule_flush(self, kernel_id: str) -> None:
+        if kernel_id in self._flush_scheduled:
+            return
+        self._flush_scheduled.add(kernel_id)
+        asyncio.get_event_loop().call_later(self.change_interval, self._flush, kernel_id)
+
+    def _flush(self, kernel_id: str) -> None:
+        self._flush_scheduled.discard(kernel_id)
+        link = self.links.get(kernel_id)
+        models, clients = link.relay.take_changes() if link else (set(), True)
+        for listener in list(self._listeners.get(kernel_id, ())):
+            try:
+                listener(kernel_id, models, clients)
+            except Exception:
+                self.log.exception("widget relay: change listener failed")
+
+    # -- views ---------------------------------------------------------------------------
+
+    def kernel_summary(self, kernel_id: str) -> dict[str, Any] | None:
+        link = self.links.get(kernel_id)
+        if link is None:
+            return None
+        relay = link.relay
+        clients = [
+            port.describe()
+            for port in relay.ports()
+            if getattr(port, "visible", False) and hasattr(port, "describe")
+        ]
+        km = self.kernel_manager.get_kernel(kernel_id) if kernel_id in self.kernel_manager else None
+        return {
+            "kernel_id": kernel_id,
+            "models": len(relay.table),
+            "state_bytes": relay.table.state_bytes,
+            "buffer_bytes": relay.table.buffer_bytes,
+            "clients": clients,
+            "execution_state": str(getattr(km, "execution_state", None) or "unknown"),
+        }

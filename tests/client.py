@@ -1,0 +1,212 @@
+"""A websocket kernel client for tests: speaks both wire protocols like a browser does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from tornado.websocket import WebSocketClientConnection
+
+from jupyter_widget_relay.core import wire
+
+Message = dict[str, Any]
+
+
+class KernelClient:
+    def __init__(self, ws: WebSocketClientConnection, protocol: str, session: str) -> None:
+        self.ws = ws
+        self.protocol = protocol
+        self.session = session
+        self.messages: list[Message] = []
+        self._changed = asyncio.Condition()
+        self._reader = asyncio.ensure_future(self._read())
+        self.closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        jp_ws_fetch: Any,
+        kernel_id: str,
+        protocol: str = "v1",
+        session: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> KernelClient:
+        session = session or uuid.uuid4().hex
+        kwargs: dict[str, Any] = {}
+        if protocol == "v1":
+            kwargs["subprotocols"] = [wire.V1_PROTOCOL]
+        ws = await jp_ws_fetch(
+            "api", "kernels", kernel_id, "channels",
+            params={"session_id": session}, headers=headers or {}, **kwargs,
+        )
+        return cls(ws, protocol, session)
+
+    async def _read(self) -> None:
+        while True:
+            frame = await self.ws.read_message()
+            if frame is None:
+                self.closed = True
+                async with self._changed:
+                    self._changed.notify_all()
+                return
+            message = self._decode(frame)
+            message["received_at"] = time.monotonic()
+            async with self._changed:
+                self.messages.append(message)
+                self._changed.notify_all()
+
+    def _decode(self, frame: bytes | str) -> Message:
+        if self.protocol == "v1":
+            assert isinstance(frame, bytes)
+            channel, parts = wire.parse_v1(frame)
+            return {
+                "channel": channel,
+                "header": json.loads(parts[0]),
+                "parent_header": json.loads(parts[1]),
+                "metadata": json.loads(parts[2]),
+                "content": json.loads(parts[3]),
+                "buffers": [bytes(b) for b in parts[4:]],
+            }
+        envelope = wire.parse_legacy(frame)
+        return {
+            "channel": envelope.channel,
+            "header": envelope.header,
+            "parent_header": envelope.parent_header,
+            "metadata": envelope.metadata,
+            "content": envelope.content,
+            "buffers": [bytes(b) for b in envelope.buffers],
+        }
+
+    def send(
+        self,
+        msg_type: str,
+        content: dict[str, Any],
+        channel: str = "shell",
+        buffers: list[bytes] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Message:
+        header = {
+            "msg_id": uuid.uuid4().hex,
+            "msg_type": msg_type,
+            "session": self.session,
+            "username": "test",
+            "date": "2026-01-01T00:00:00Z",
+            "version": "5.3",
+        }
+        buffers = buffers or []
+        msg = {"header": header, "parent_header": {}, "metadata": metadata or {},
+               "content": content, "channel": channel, "buffers": buffers}
+        if self.protocol == "v1":
+            parts = [wire.pack(header), wire.pack({}), wire.pack(msg["metadata"]),
+                     wire.pack(content), *buffers]
+            self.ws.write_message(wire.encode_v1(channel, parts), binary=True)
+        else:
+            from jupyter_widget_relay.core.messages import Envelope
+
+            env = Envelope(header, {}, content=content, metadata=msg["metadata"],
+                           buffers=buffers, channel=channel)
+            frame = wire.legacy_frame(env)
+            self.ws.write_message(frame, binary=isinstance(frame, bytes))
+        return msg
+
+    async def wait_for(
+        self, predicate: Callable[[Message], bool], timeout: float = 10, start: int = 0
+    ) -> Message:
+        deadline = time.monotonic() + timeout
+        index = start
+        async with self._changed:
+            while True:
+                while index < len(self.messages):
+                    if predicate(self.messages[index]):
+                        return self.messages[index]
+                    index += 1
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.closed:
+                    raise TimeoutError(f"no matching message within {timeout}s")
+                try:
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def execute(self, code: str, timeout: float = 30) -> Message:
+        """Run code and wait for its execute_reply; returns the request."""
+        request = self.send("execute_request", {
+            "code": code, "silent": False, "store_history": False,
+            "user_expressions": {}, "allow_stdin": False, "stop_on_error": True,
+        })
+        await self.wait_for(lambda m: is_reply_to(m, request, "execute_reply"), timeout)
+        await self.wait_for(lambda m: is_idle_after(m, request), timeout)
+        return request
+
+    def start_execute(self, code: str) -> Message:
+        return self.send("execute_request", {
+            "code": code, "silent": False, "store_history": False,
+            "user_expressions": {}, "allow_stdin": False, "stop_on_error": True,
+        })
+
+    async def evaluate(self, expression: str, timeout: float = 30) -> Any:
+        """Evaluate a Python expression in the kernel and return its JSON value."""
+        request = self.start_execute(f"import json as _j; print(_j.dumps({expression}))")
+        reply = await self.wait_for(
+            lambda m: m["header"]["msg_type"] == "stream"
+            and m["parent_header"].get("msg_id") == request["header"]["msg_id"], timeout)
+        await self.wait_for(lambda m: is_idle_after(m, request), timeout)
+        return json.loads(reply["content"]["text"])
+
+    async def request_states(self, timeout: float = 10) -> Message:
+        comm_id = uuid.uuid4().hex
+        self.send("comm_open", {"comm_id": comm_id, "target_name": "jupyter.widget.control",
+                                "data": {}}, metadata={"version": "1.0.0"})
+        request = self.send("comm_msg", {"comm_id": comm_id,
+                                         "data": {"method": "request_states"}})
+        reply = await self.wait_for(
+            lambda m: m["header"]["msg_type"] == "comm_msg"
+            and m["content"].get("comm_id") == comm_id
+            and m["content"]["data"].get("method") == "update_states", timeout)
+        assert reply["parent_header"]["msg_id"] == request["header"]["msg_id"]
+        self.send("comm_close", {"comm_id": comm_id, "data": {}})
+        return reply
+
+    def update(self, model_id: str, state: dict[str, Any], buffer_paths: list[Any] | None = None,
+               buffers: list[bytes] | None = None) -> Message:
+        return self.send("comm_msg", {"comm_id": model_id, "data": {
+            "method": "update", "state": state, "buffer_paths": buffer_paths or []}},
+            buffers=buffers)
+
+    def widget_messages(self, model_id: str | None = None, since: int = 0) -> list[Message]:
+        return [
+            m for m in self.messages[since:]
+            if m["header"]["msg_type"] in ("comm_open", "comm_msg", "comm_close")
+            and (model_id is None or m["content"].get("comm_id") == model_id)
+        ]
+
+    def close(self) -> None:
+        self.ws.close()
+        self._reader.cancel()
+
+
+def is_reply_to(message: Message, request: Message, msg_type: str) -> bool:
+    return (message["header"]["msg_type"] == msg_type
+            and message["parent_header"].get("msg_id") == request["header"]["msg_id"])
+
+
+def is_idle_after(message: Message, request: Message) -> bool:
+    return (message["header"]["msg_type"] == "status"
+            and message["content"].get("execution_state") == "idle"
+            and message["parent_header"].get("msg_id") == request["header"]["msg_id"])
+
+
+def state_of(update_states: Message) -> dict[str, Any]:
+    """update_states → {model_id: state with buffers put back}."""
+    data = update_states["content"]["data"]
+    states = {mid: dict(entry["state"]) for mid, entry in data["states"].items()}
+    for path, buffer in zip(data["buffer_paths"], update_states["buffers"], strict=False):
+        target: Any = states[path[0]]
+        for key in path[1:-1]:
+            target = target[key]
+        target[path[-1]] = buffer
+    return states
