@@ -12,7 +12,7 @@ from .handlers import handlers
 from .manager import RelayManager
 
 
-class WidgetRelay(ExtensionApp):  # type: ignore[misc]
+class WidgetRelay(ExtensionApp):
     """Serve Jupyter widgets to every client of a kernel from one widget-state table."""
 
     name = "jupyter_widget_relay"
@@ -69,11 +69,13 @@ class WidgetRelay(ExtensionApp):  # type: ignore[misc]
             self.relay_manager = None
             self.settings["widget_relay_manager"] = None
             return
+        serverapp = self.serverapp
+        assert serverapp is not None, "initialize_settings runs after the server is linked"
         self.relay_manager = self.relay_manager_class(
             parent=self,
             log=self.log,
-            kernel_manager=self.serverapp.kernel_manager,
-            event_logger=getattr(self.serverapp, "event_logger", None),
+            kernel_manager=serverapp.kernel_manager,
+            event_logger=getattr(serverapp, "event_logger", None),
             kernel_check_interval=self.kernel_check_interval,
             buffered_messages_limit=self.buffered_messages_limit,
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +51,7 @@ class WebsocketPort:
                 "parent_header": envelope.parent_header,
                 "content": envelope.content if envelope.msg_type == "status" else None,
             }
-            if connection._limit_rate("iopub", summary, wire.parts_of(envelope)):
+            if connection._limit_rate("iopub", summary, wire.parts_of(envelope)):  # type: ignore[no-untyped-call]
                 return
         frame = wire.v1_frame(envelope) if self.v1 else wire.legacy_frame(envelope)
         try:
@@ -69,7 +68,7 @@ class WebsocketPort:
         }
 
 
-class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):  # type: ignore[misc]
+class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
     """Like the stock connection, except that iopub comes from the kernel's single relay
     subscription (one total order for all clients, widget messages never rate limited)
     and widget requests are answered from the relay's table."""
@@ -103,7 +102,7 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):  # type: ignore[
     def connect(self) -> asyncio.Future[None] | None:  # type: ignore[override]
         manager = self.relay_manager
         if manager is None:
-            return super().connect()  # type: ignore[no-any-return]
+            return super().connect()
         mkm = self.multi_kernel_manager
         mkm.notify_connect(self.kernel_id)
         self._link = link = manager.ensure_link(self.kernel_id)
@@ -152,10 +151,10 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):  # type: ignore[
     def on_kernel_restarted(self) -> None:
         """The relay tells every client about restarts, once, in stream order."""
 
-    def disconnect(self) -> None:
+    def disconnect(self) -> None:  # type: ignore[override]
         link, port = self._link, self._port
         if link is None:
-            super().disconnect()
+            super().disconnect()  # type: ignore[no-untyped-call]
             return
         self._port = None
         if port is not None:
@@ -165,7 +164,7 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):  # type: ignore[
             self.multi_kernel_manager.remove_restart_callback(
                 self.kernel_id, self.on_restart_failed, "dead"
             )
-        super().disconnect()
+        super().disconnect()  # type: ignore[no-untyped-call]
         buffers = getattr(self.multi_kernel_manager, "_kernel_buffers", {})
         info = buffers.get(self.kernel_id) if port is not None else None
         if info is not None and info.get("session_key") == self.session_key:
@@ -198,8 +197,9 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):  # type: ignore[
                 return
         allowed = self.multi_kernel_manager.allowed_message_types
         if allowed and msg_type not in allowed:
-            self.log.warning('Received message of type "%s", which is not allowed. Ignoring.',
-                             msg_type)
+            self.log.warning(
+                'Received message of type "%s", which is not allowed. Ignoring.', msg_type
+            )
             return
         stream = self.channels.get(channel)
         if stream is None:
@@ -216,5 +216,3 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):  # type: ignore[
                 "buffers": envelope.buffers,
             }
             self.session.send(stream, message)
-
-

@@ -20,7 +20,7 @@ KERNEL_ID = r"(?P<kernel_id>[\w-]+)"
 MODEL_ID = r"(?P<model_id>[^/]+)"
 
 
-class RelayHandler(APIHandler):  # type: ignore[misc]
+class RelayHandler(APIHandler):
     auth_resource = AUTH_RESOURCE
 
     @property
@@ -118,7 +118,7 @@ class StateHandler(RelayHandler):
         self.write_json(link.relay.table.document())
 
 
-class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ignore[misc]
+class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     """Pushes a kernel's summary whenever its clients or models change."""
 
     auth_resource = AUTH_RESOURCE
@@ -130,7 +130,7 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: 
         return manager
 
     @ws_authenticated
-    async def get(self, kernel_id: str) -> None:  # type: ignore[override]
+    async def get(self, kernel_id: str) -> None:
         self.kernel_id = kernel_id
         allowed = await ensure_async(
             self.authorizer.is_authorized(self, self.current_user, "read", AUTH_RESOURCE)
@@ -139,7 +139,7 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: 
             raise web.HTTPError(403)
         await super().get(kernel_id=kernel_id)
 
-    def open(self, kernel_id: str) -> None:  # type: ignore[override]
+    def open(self, kernel_id: str) -> None:
         super().open()
         manager = self.relay_manager
         if manager is None or manager.link_for(kernel_id) is None:
@@ -157,7 +157,7 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: 
         message = {"type": "summary", "kernel": summary, "changed_models": sorted(models)}
         try:
             self.write_message(json.dumps(message, default=str))
-        except Exception:  # noqa: BLE001 - closed socket; on_close unsubscribes
+        except Exception:
             return
         if summary is None:
             self.close(4004, "the kernel has stopped")

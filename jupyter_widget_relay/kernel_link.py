@@ -108,7 +108,9 @@ class KernelLink:
     def _on_iopub(self, msg_list: list[bytes]) -> None:
         try:
             _, parts = self.session.feed_identities(msg_list)
-            envelope = envelope_from_parts("iopub", list(parts[1:]))
+            envelope = envelope_from_parts(
+                "iopub", [part for part in parts[1:] if isinstance(part, bytes)]
+            )
         except (MessageError, ValueError) as error:
             self.relay.reject("kernel", "unparsable", str(error))
             return

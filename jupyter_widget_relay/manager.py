@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any
@@ -50,12 +51,10 @@ class RelayManager(LoggingConfigurable):
     async def stop(self) -> None:
         self._started = False
         if self.event_logger is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self.event_logger.remove_listener(
                     schema_id=KERNEL_ACTIONS_SCHEMA, listener=self._on_kernel_action
                 )
-            except Exception:  # noqa: BLE001 - a listener already gone is fine at shutdown
-                pass
         for task in list(self._tasks):
             task.cancel()
         self._tasks.clear()
@@ -103,7 +102,7 @@ class RelayManager(LoggingConfigurable):
     async def _open_when_ready(self, link: KernelLink, ready: Any) -> None:
         try:
             await (ready if isinstance(ready, asyncio.Future) else asyncio.wrap_future(ready))
-        except Exception:  # noqa: BLE001 - the kernel failed to start; nothing to relay
+        except Exception:
             self.drop_link(link.kernel_id)
             return
         if not link.closed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -25,6 +26,9 @@ class KernelClient:
         self._changed = asyncio.Condition()
         self._reader = asyncio.ensure_future(self._read())
         self.closed = False
+        # What a stock ipywidgets frontend (widget.ts) would show, model by model
+        self.view: dict[str, dict[str, Any]] = {}
+        self._expected_echo: dict[tuple[str, str], str] = {}
 
     @classmethod
     async def open(
@@ -40,8 +44,13 @@ class KernelClient:
         if protocol == "v1":
             kwargs["subprotocols"] = [wire.V1_PROTOCOL]
         ws = await jp_ws_fetch(
-            "api", "kernels", kernel_id, "channels",
-            params={"session_id": session}, headers=headers or {}, **kwargs,
+            "api",
+            "kernels",
+            kernel_id,
+            "channels",
+            params={"session_id": session},
+            headers=headers or {},
+            **kwargs,
         )
         return cls(ws, protocol, session)
 
@@ -55,6 +64,7 @@ class KernelClient:
                 return
             message = self._decode(frame)
             message["received_at"] = time.monotonic()
+            self._apply_to_view(message)
             async with self._changed:
                 self.messages.append(message)
                 self._changed.notify_all()
@@ -81,6 +91,39 @@ class KernelClient:
             "buffers": [bytes(b) for b in envelope.buffers],
         }
 
+    def _apply_to_view(self, message: Message) -> None:
+        msg_type = message["header"]["msg_type"]
+        content = message["content"]
+        if msg_type == "comm_open" and content.get("target_name") == "jupyter.widget":
+            self.view[content["comm_id"]] = dict(content["data"]["state"])
+            return
+        if msg_type == "comm_close":
+            self.view.pop(content.get("comm_id"), None)
+            return
+        if msg_type != "comm_msg":
+            return
+        data = content.get("data", {})
+        method = data.get("method")
+        if method == "update_states":
+            for model_id, state in state_of(message).items():
+                self.view[model_id] = state
+            return
+        model_id = content.get("comm_id")
+        if model_id not in self.view or method not in ("update", "echo_update"):
+            return
+        state = dict(data.get("state", {}))
+        if method == "echo_update":
+            parent_id = message["parent_header"].get("msg_id")
+            for attr in list(state):
+                awaited = self._expected_echo.get((model_id, attr))
+                if awaited is None:
+                    continue
+                if awaited != parent_id:
+                    del state[attr]
+                else:
+                    del self._expected_echo[(model_id, attr)]
+        self.view[model_id].update(state)
+
     def send(
         self,
         msg_type: str,
@@ -98,17 +141,34 @@ class KernelClient:
             "version": "5.3",
         }
         buffers = buffers or []
-        msg = {"header": header, "parent_header": {}, "metadata": metadata or {},
-               "content": content, "channel": channel, "buffers": buffers}
+        msg = {
+            "header": header,
+            "parent_header": {},
+            "metadata": metadata or {},
+            "content": content,
+            "channel": channel,
+            "buffers": buffers,
+        }
         if self.protocol == "v1":
-            parts = [wire.pack(header), wire.pack({}), wire.pack(msg["metadata"]),
-                     wire.pack(content), *buffers]
+            parts = [
+                wire.pack(header),
+                wire.pack({}),
+                wire.pack(msg["metadata"]),
+                wire.pack(content),
+                *buffers,
+            ]
             self.ws.write_message(wire.encode_v1(channel, parts), binary=True)
         else:
             from jupyter_widget_relay.core.messages import Envelope
 
-            env = Envelope(header, {}, content=content, metadata=msg["metadata"],
-                           buffers=buffers, channel=channel)
+            env = Envelope(
+                header,
+                {},
+                content=content,
+                metadata=msg["metadata"],
+                buffers=buffers,
+                channel=channel,
+            )
             frame = wire.legacy_frame(env)
             self.ws.write_message(frame, binary=isinstance(frame, bytes))
         return msg
@@ -127,59 +187,98 @@ class KernelClient:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self.closed:
                     raise TimeoutError(f"no matching message within {timeout}s")
-                try:
+                with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), remaining)
-                except asyncio.TimeoutError:
-                    pass
 
     async def execute(self, code: str, timeout: float = 30) -> Message:
         """Run code and wait for its execute_reply; returns the request."""
-        request = self.send("execute_request", {
-            "code": code, "silent": False, "store_history": False,
-            "user_expressions": {}, "allow_stdin": False, "stop_on_error": True,
-        })
+        request = self.send(
+            "execute_request",
+            {
+                "code": code,
+                "silent": False,
+                "store_history": False,
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": True,
+            },
+        )
         await self.wait_for(lambda m: is_reply_to(m, request, "execute_reply"), timeout)
         await self.wait_for(lambda m: is_idle_after(m, request), timeout)
         return request
 
     def start_execute(self, code: str) -> Message:
-        return self.send("execute_request", {
-            "code": code, "silent": False, "store_history": False,
-            "user_expressions": {}, "allow_stdin": False, "stop_on_error": True,
-        })
+        return self.send(
+            "execute_request",
+            {
+                "code": code,
+                "silent": False,
+                "store_history": False,
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": True,
+            },
+        )
 
     async def evaluate(self, expression: str, timeout: float = 30) -> Any:
         """Evaluate a Python expression in the kernel and return its JSON value."""
         request = self.start_execute(f"import json as _j; print(_j.dumps({expression}))")
         reply = await self.wait_for(
-            lambda m: m["header"]["msg_type"] == "stream"
-            and m["parent_header"].get("msg_id") == request["header"]["msg_id"], timeout)
+            lambda m: (
+                m["header"]["msg_type"] == "stream"
+                and m["parent_header"].get("msg_id") == request["header"]["msg_id"]
+            ),
+            timeout,
+        )
         await self.wait_for(lambda m: is_idle_after(m, request), timeout)
         return json.loads(reply["content"]["text"])
 
     async def request_states(self, timeout: float = 10) -> Message:
         comm_id = uuid.uuid4().hex
-        self.send("comm_open", {"comm_id": comm_id, "target_name": "jupyter.widget.control",
-                                "data": {}}, metadata={"version": "1.0.0"})
-        request = self.send("comm_msg", {"comm_id": comm_id,
-                                         "data": {"method": "request_states"}})
+        self.send(
+            "comm_open",
+            {"comm_id": comm_id, "target_name": "jupyter.widget.control", "data": {}},
+            metadata={"version": "1.0.0"},
+        )
+        request = self.send("comm_msg", {"comm_id": comm_id, "data": {"method": "request_states"}})
         reply = await self.wait_for(
-            lambda m: m["header"]["msg_type"] == "comm_msg"
-            and m["content"].get("comm_id") == comm_id
-            and m["content"]["data"].get("method") == "update_states", timeout)
+            lambda m: (
+                m["header"]["msg_type"] == "comm_msg"
+                and m["content"].get("comm_id") == comm_id
+                and m["content"]["data"].get("method") == "update_states"
+            ),
+            timeout,
+        )
         assert reply["parent_header"]["msg_id"] == request["header"]["msg_id"]
         self.send("comm_close", {"comm_id": comm_id, "data": {}})
         return reply
 
-    def update(self, model_id: str, state: dict[str, Any], buffer_paths: list[Any] | None = None,
-               buffers: list[bytes] | None = None) -> Message:
-        return self.send("comm_msg", {"comm_id": model_id, "data": {
-            "method": "update", "state": state, "buffer_paths": buffer_paths or []}},
-            buffers=buffers)
+    def update(
+        self,
+        model_id: str,
+        state: dict[str, Any],
+        buffer_paths: list[Any] | None = None,
+        buffers: list[bytes] | None = None,
+    ) -> Message:
+        """Send an update as widget.ts does: remember it awaits the echo, show it at once."""
+        if model_id in self.view:
+            self.view[model_id].update(state)
+        request = self.send(
+            "comm_msg",
+            {
+                "comm_id": model_id,
+                "data": {"method": "update", "state": state, "buffer_paths": buffer_paths or []},
+            },
+            buffers=buffers,
+        )
+        for attr in state:
+            self._expected_echo[(model_id, attr)] = request["header"]["msg_id"]
+        return request
 
     def widget_messages(self, model_id: str | None = None, since: int = 0) -> list[Message]:
         return [
-            m for m in self.messages[since:]
+            m
+            for m in self.messages[since:]
             if m["header"]["msg_type"] in ("comm_open", "comm_msg", "comm_close")
             and (model_id is None or m["content"].get("comm_id") == model_id)
         ]
@@ -190,14 +289,18 @@ class KernelClient:
 
 
 def is_reply_to(message: Message, request: Message, msg_type: str) -> bool:
-    return (message["header"]["msg_type"] == msg_type
-            and message["parent_header"].get("msg_id") == request["header"]["msg_id"])
+    return (
+        message["header"]["msg_type"] == msg_type
+        and message["parent_header"].get("msg_id") == request["header"]["msg_id"]
+    )
 
 
 def is_idle_after(message: Message, request: Message) -> bool:
-    return (message["header"]["msg_type"] == "status"
-            and message["content"].get("execution_state") == "idle"
-            and message["parent_header"].get("msg_id") == request["header"]["msg_id"])
+    return (
+        message["header"]["msg_type"] == "status"
+        and message["content"].get("execution_state") == "idle"
+        and message["parent_header"].get("msg_id") == request["header"]["msg_id"]
+    )
 
 
 def state_of(update_states: Message) -> dict[str, Any]:

@@ -101,9 +101,8 @@ class KernelRelay:
         if info is None or info.port is not port:
             return
         del self._clients[port.client_id]
-        for model_id in list(self._in_flux):
-            model = self.table.get(model_id)
-            for name, sync in list(model.sync.items()) if model and model.sync else ():
+        for model in self._models_in_flux():
+            for name, sync in list((model.sync or {}).items()):
                 sync.forget(port.client_id)
                 self._settle(model, name, sync)
         self._flush_corrections({})
@@ -376,9 +375,8 @@ class KernelRelay:
             buffers=buffers,
         )
         port.send(reply)
-        for model_id in self._in_flux:
-            model = self.table.get(model_id)
-            for name, sync in model.sync.items() if model and model.sync else ():
+        for model in self._models_in_flux():
+            for name, sync in (model.sync or {}).items():
                 sync.set_shown(port.client_id, model.trait(name))
         self.counters["relay", "snapshot"] += 1
 
@@ -404,8 +402,9 @@ class KernelRelay:
 
     def reject(self, source: str, reason: str, detail: str) -> None:
         self.counters["rejected", source, reason] += 1
-        log.warning("widget relay %s: rejected %s message (%s): %s",
-                    self.kernel_id, source, reason, detail)
+        log.warning(
+            "widget relay %s: rejected %s message (%s): %s", self.kernel_id, source, reason, detail
+        )
 
     def take_changes(self) -> tuple[set[str], bool]:
         models, clients = self._dirty_models, self._dirty_clients
@@ -419,6 +418,10 @@ class KernelRelay:
         self._dirty_clients = self._dirty_clients or clients
         if was_clean and self._on_dirty is not None:
             self._on_dirty()
+
+    def _models_in_flux(self) -> list[WidgetModel]:
+        models = (self.table.get(model_id) for model_id in list(self._in_flux))
+        return [model for model in models if model is not None]
 
     def _refresh(self, model: WidgetModel, name: str, sync: TraitSync) -> None:
         current = sync.current()

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 from typing import Any
@@ -47,7 +48,7 @@ def parse_v1(frame: bytes) -> tuple[str, list[bytes]]:
     offsets = [int.from_bytes(frame[8 * (i + 1) : 8 * (i + 2)], "little") for i in range(count)]
     if offsets[0] != 8 * (count + 1):
         raise MessageError("v1 frame's first offset does not follow the offset table")
-    if offsets[-1] > len(frame) or any(a > b for a, b in zip(offsets, offsets[1:], strict=False)):
+    if offsets[-1] > len(frame) or any(a > b for a, b in itertools.pairwise(offsets)):
         raise MessageError("v1 frame offsets are not increasing or point past the end")
     try:
         channel = frame[offsets[0] : offsets[1]].decode("utf-8")
@@ -99,9 +100,9 @@ def parse_legacy(frame: bytes | str) -> Envelope:
             raise MessageError(f"binary frame declares {count} parts, which does not fit")
         offsets = list(struct.unpack("!" + "I" * count, frame[4 : 4 * (count + 1)]))
         offsets.append(len(frame))
-        if any(a > b for a, b in zip(offsets, offsets[1:], strict=False)):
+        if any(a > b for a, b in itertools.pairwise(offsets)):
             raise MessageError("binary frame offsets are not increasing")
-        chunks = [frame[a:b] for a, b in zip(offsets, offsets[1:], strict=False)]
+        chunks = [frame[a:b] for a, b in itertools.pairwise(offsets)]
         msg = _json_object(chunks[0], "message")
         buffers = chunks[1:]
     header = msg.get("header")

@@ -1,0 +1,196 @@
+"""Frontends and a kernel simulated at the message level, to drive the pure core.
+
+``Frontend`` follows ipywidgets' widget.ts: plain ``update``s always apply; while a
+frontend awaits the echo of its own update for an attribute it drops other
+``echo_update``s for it. ``Kernel`` handles each client's updates in per-client FIFO
+order (shell sockets), optionally clamps, echoes (or not), and goes idle after each.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from typing import Any
+
+from jupyter_widget_relay.core.messages import Envelope, comm_msg, compose
+from jupyter_widget_relay.core.relay import KernelRelay
+
+KERNEL_SESSION = "kernel-session"
+
+
+def header(msg_type: str, session: str) -> dict[str, Any]:
+    return {
+        "msg_id": uuid.uuid4().hex,
+        "msg_type": msg_type,
+        "session": session,
+        "username": "u",
+        "date": "",
+        "version": "5.3",
+    }
+
+
+class Frontend:
+    def __init__(self, name: str, relay: KernelRelay, kernel: Kernel) -> None:
+        self.client_id = name
+        self.relay = relay
+        self.kernel = kernel
+        self.models: dict[str, dict[str, Any]] = {}
+        self.expected: dict[tuple[str, str], str] = {}
+        self.received: list[Envelope] = []
+
+    # ClientPort
+    def send(self, envelope: Envelope) -> None:
+        self.received.append(envelope)
+        if envelope.msg_type != "comm_msg":
+            return
+        content = envelope.content
+        data = content["data"]
+        model_id = content["comm_id"]
+        if data.get("method") == "update_states":
+            for mid, entry in data["states"].items():
+                self.models[mid] = dict(entry["state"])
+            return
+        if model_id not in self.models or data.get("method") not in ("update", "echo_update"):
+            return
+        state = dict(data["state"])
+        if data["method"] == "echo_update":
+            parent_id = envelope.parent_header.get("msg_id")
+            for attr in list(state):
+                awaited = self.expected.get((model_id, attr))
+                if awaited is None:
+                    continue
+                if awaited != parent_id:
+                    del state[attr]
+                else:
+                    del self.expected[(model_id, attr)]
+        self.models[model_id].update(state)
+
+    def join(self) -> None:
+        self.relay.attach(self)
+        control = uuid.uuid4().hex
+        opened = Envelope(
+            header("comm_open", self.client_id),
+            {},
+            content={"comm_id": control, "target_name": "jupyter.widget.control", "data": {}},
+        )
+        assert self.relay.handle_client_message(self, opened) is False
+        request = Envelope(
+            header("comm_msg", self.client_id),
+            {},
+            content={"comm_id": control, "data": {"method": "request_states"}},
+        )
+        assert self.relay.handle_client_message(self, request) is False
+
+    def set(self, model_id: str, **state: Any) -> Envelope:
+        envelope = Envelope(
+            header("comm_msg", self.client_id),
+            {},
+            content={
+                "comm_id": model_id,
+                "data": {"method": "update", "state": state, "buffer_paths": []},
+            },
+        )
+        for attr in state:
+            self.expected[(model_id, attr)] = envelope.msg_id
+        self.models[model_id].update(state)
+        if self.relay.handle_client_message(self, envelope):
+            self.kernel.inbox[self.client_id].append(envelope)
+        return envelope
+
+    def value(self, model_id: str, attr: str = "value") -> Any:
+        return self.models[model_id][attr]
+
+
+class Kernel:
+    def __init__(self, relay: KernelRelay, echo: bool = True, maximum: int | None = None) -> None:
+        self.relay = relay
+        self.echo = echo
+        self.maximum = maximum
+        self.models: dict[str, dict[str, Any]] = {}
+        self.inbox: dict[str, deque[Envelope]] = {}
+
+    def publish(
+        self,
+        msg_type: str,
+        content: dict[str, Any],
+        parent: dict[str, Any] | None = None,
+    ) -> None:
+        envelope = compose(msg_type, content, session=KERNEL_SESSION, parent=parent)
+        self.relay.handle_kernel_message(envelope)
+
+    def create_slider(self, model_id: str, value: int = 0) -> None:
+        state = {
+            "_model_name": "IntSliderModel",
+            "_model_module": "@jupyter-widgets/controls",
+            "_model_module_version": "2.0.0",
+            "value": value,
+        }
+        self.models[model_id] = dict(state)
+        self.publish(
+            "comm_open",
+            {
+                "comm_id": model_id,
+                "target_name": "jupyter.widget",
+                "data": {"state": state, "buffer_paths": []},
+            },
+        )
+
+    def set(self, model_id: str, **state: Any) -> None:
+        self.models[model_id].update(state)
+        self.relay.handle_kernel_message(
+            comm_msg(
+                model_id,
+                {"method": "update", "state": state, "buffer_paths": []},
+                session=KERNEL_SESSION,
+            )
+        )
+
+    def pending(self) -> bool:
+        return any(self.inbox.values())
+
+    def process_next(self, client_id: str) -> None:
+        request = self.inbox[client_id].popleft()
+        parent = request.header
+        self.publish("status", {"execution_state": "busy"}, parent)
+        data = request.content["data"]
+        model_id = request.content["comm_id"]
+        state = data["state"]
+        if self.echo:
+            self.relay.handle_kernel_message(
+                comm_msg(
+                    model_id,
+                    {"method": "echo_update", "state": state, "buffer_paths": []},
+                    session=KERNEL_SESSION,
+                    parent=parent,
+                )
+            )
+        corrected = {}
+        for attr, value in state.items():
+            if attr == "value" and self.maximum is not None and value > self.maximum:
+                corrected[attr] = self.maximum
+            self.models[model_id][attr] = corrected.get(attr, value)
+        if corrected:
+            self.relay.handle_kernel_message(
+                comm_msg(
+                    model_id,
+                    {"method": "update", "state": corrected, "buffer_paths": []},
+                    session=KERNEL_SESSION,
+                    parent=parent,
+                )
+            )
+        self.publish("status", {"execution_state": "idle"}, parent)
+
+
+def world(
+    clients: int, *, echo: bool = True, maximum: int | None = None
+) -> tuple[KernelRelay, Kernel, list[Frontend]]:
+    relay = KernelRelay("k")
+    kernel = Kernel(relay, echo=echo, maximum=maximum)
+    kernel.create_slider("m", 0)
+    frontends = []
+    for index in range(clients):
+        frontend = Frontend(f"c{index}", relay, kernel)
+        kernel.inbox[frontend.client_id] = deque()
+        frontend.join()
+        frontends.append(frontend)
+    return relay, kernel, frontends
