@@ -35,7 +35,7 @@ class Server:
     url: str
     token: str
     relay: bool
-    process: subprocess.Popen[bytes]
+    process: asyncio.subprocess.Process
 
     async def request(self, method: str, path: str, body: Any = None) -> Any:
         response = await AsyncHTTPClient().fetch(
@@ -88,8 +88,8 @@ async def jupyter_server(relay: bool, extra: list[str] | None = None) -> AsyncIt
         "--log-level=WARN",
         *(extra or []),
     ]
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    process = await asyncio.create_subprocess_exec(
+        *command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     server = Server(f"http://127.0.0.1:{port}", token, relay, process)
     try:
@@ -99,16 +99,17 @@ async def jupyter_server(relay: bool, extra: list[str] | None = None) -> AsyncIt
                 await server.request("GET", "/api/status")
                 break
             except Exception:
-                if time.monotonic() > deadline or process.poll() is not None:
+                if time.monotonic() > deadline or process.returncode is not None:
                     raise RuntimeError("jupyter server did not start") from None
                 await asyncio.sleep(0.2)
         yield server
     finally:
         process.terminate()
         try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
+            await asyncio.wait_for(process.wait(), 20)
+        except asyncio.TimeoutError:
             process.kill()
+            await process.wait()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .kernel_link import KernelLink
     from .manager import RelayManager
 
-RELAYED_REQUEST_TYPES = COMM_MSG_TYPES
+RELAYED_REQUEST_TYPES = COMM_MSG_TYPES | {"comm_info_request"}
 OWN_CHANNELS = ("shell", "control", "stdin")
 
 
@@ -206,7 +206,7 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
             self.log.warning("No such channel: %r", channel)
             return
         if self._port.v1:
-            self.session.send_raw(stream, envelope.wire["parts"])
+            self.session.send_raw(stream, wire.parts_of(envelope))
         else:
             message = {
                 "header": envelope.header,

@@ -61,7 +61,9 @@ class KernelLink:
     ) -> None:
         self.kernel_id = kernel_id
         self.kernel_manager = kernel_manager
-        self.relay = KernelRelay(kernel_id, on_dirty=on_dirty)
+        self.relay = KernelRelay(
+            kernel_id, on_dirty=on_dirty, on_kernel_write=self._schedule_kernel_writes
+        )
         self.session = Session(config=kernel_manager.session.config, key=kernel_manager.session.key)
         self.ready = asyncio.Event()
         self.ports: list[int] = []
@@ -69,6 +71,8 @@ class KernelLink:
         self._traceback_message = traceback_message
         self._log = log
         self._iopub: Any = None
+        self._shell: Any = None
+        self._writes_scheduled = False
         self._parked: ParkedPort | None = None
         self._buffered_messages_limit = buffered_messages_limit
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -84,6 +88,8 @@ class KernelLink:
         self.ports = list(self.kernel_manager.ports)
         self._iopub = self.kernel_manager.connect_iopub()
         self._iopub.on_recv(self._on_iopub)
+        self._shell = self.kernel_manager.connect_shell()
+        self._shell.on_recv(lambda msg_list: None)  # replies to the relay's own writes
         self._spawn(self._nudge())
 
     async def _nudge(self) -> None:
@@ -147,11 +153,36 @@ class KernelLink:
         self.relay.reset()
 
     def _close_stream(self) -> None:
-        if self._iopub is not None:
-            if not self._iopub.closed():
-                self._iopub.on_recv(None)
-                self._iopub.close()
-            self._iopub = None
+        for stream in (self._iopub, self._shell):
+            if stream is not None and not stream.closed():
+                stream.on_recv(None)
+                stream.close()
+        self._iopub = self._shell = None
+
+    # -- the relay's own writes to the kernel --------------------------------------------
+
+    OUTPUT_WRITE_DELAY = 0.05  # seconds; coalesces a burst of captured outputs into one write
+
+    def _schedule_kernel_writes(self) -> None:
+        if self._writes_scheduled or self.closed:
+            return
+        self._writes_scheduled = True
+        asyncio.get_event_loop().call_later(self.OUTPUT_WRITE_DELAY, self._send_kernel_writes)
+
+    def _send_kernel_writes(self) -> None:
+        self._writes_scheduled = False
+        writes = self.relay.take_kernel_writes()
+        if self._shell is None or self._shell.closed():
+            return
+        for write in writes:
+            message = {
+                "header": write.header,
+                "parent_header": {},
+                "metadata": {},
+                "content": write.content,
+                "buffers": [],
+            }
+            self.session.send(self._shell, message)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -32,8 +32,12 @@ class Port:
 
 
 def model_state(**extra: object) -> dict[str, object]:
-    return {"_model_name": "ImageModel", "_model_module": "@jupyter-widgets/controls",
-            "_model_module_version": "2.0.0", **extra}
+    return {
+        "_model_name": "ImageModel",
+        "_model_module": "@jupyter-widgets/controls",
+        "_model_module_version": "2.0.0",
+        **extra,
+    }
 
 
 def test_split_and_join_round_trip_nested_buffers() -> None:
@@ -44,13 +48,23 @@ def test_split_and_join_round_trip_nested_buffers() -> None:
     assert set(traits) == {"a", "x", "y", "img"}
     joined, joined_paths, data = join_state(sorted(traits.items()))
     assert joined == state
-    assert sorted(zip(map(tuple, joined_paths), data)) == sorted(
-        [(("img",), b"I"), (("x", "data"), b"D"), (("y", 0), b"Y")])
+    assert sorted(zip(map(tuple, joined_paths), data, strict=True)) == sorted(
+        [(("img",), b"I"), (("x", "data"), b"D"), (("y", 0), b"Y")]
+    )
 
 
-@pytest.mark.parametrize("paths", [
-    [["y", 5]], [["nope", "deeper"]], [[]], [[3]], "notalist", [["x", 0]], [["y", "k"]],
-])
+@pytest.mark.parametrize(
+    "paths",
+    [
+        [["y", 5]],
+        [["nope", "deeper"]],
+        [[]],
+        [[3]],
+        "notalist",
+        [["x", 0]],
+        [["y", "k"]],
+    ],
+)
 def test_buffer_paths_that_point_nowhere_are_rejected(paths: object) -> None:
     with pytest.raises(MessageError):
         split_state({"x": {}, "y": [None]}, paths, [b"1"], BufferStore())
@@ -84,8 +98,11 @@ def test_snapshot_and_document_forms() -> None:
     assert paths == [["m", "value"]] and data == [b"PNG"]
     document = table.document()
     [buffer] = document["state"]["m"]["buffers"]
-    assert buffer == {"path": ["value"], "data": base64.b64encode(b"PNG").decode(),
-                      "encoding": "base64"}
+    assert buffer == {
+        "path": ["value"],
+        "data": base64.b64encode(b"PNG").decode(),
+        "encoding": "base64",
+    }
     readable = table.get("m").readable_state()
     assert readable["value"]["$buffer"]["bytes"] == 3
 
@@ -104,42 +121,71 @@ def test_v1_wire_matches_jupyter_server() -> None:
 
 
 def test_legacy_wire_matches_jupyter_server() -> None:
-    env = Envelope({"msg_type": "comm_msg", "msg_id": "1"}, {}, content={"a": 1},
-                   metadata={}, buffers=[b"xyz"], channel="shell")
+    env = Envelope(
+        {"msg_type": "comm_msg", "msg_id": "1"},
+        {},
+        content={"a": 1},
+        metadata={},
+        buffers=[b"xyz"],
+        channel="shell",
+    )
     frame = wire.legacy_frame(env)
     assert isinstance(frame, bytes)
     decoded = deserialize_binary_message(frame)
     assert decoded["content"] == {"a": 1} and decoded["buffers"] == [b"xyz"]
-    again = wire.parse_legacy(serialize_binary_message(
-        {"header": {"msg_type": "comm_msg"}, "parent_header": {}, "content": {"b": 2},
-         "metadata": {}, "channel": "shell", "buffers": [b"q"]}))
+    again = wire.parse_legacy(
+        serialize_binary_message(
+            {
+                "header": {"msg_type": "comm_msg"},
+                "parent_header": {},
+                "content": {"b": 2},
+                "metadata": {},
+                "channel": "shell",
+                "buffers": [b"q"],
+            }
+        )
+    )
     assert again.content == {"b": 2} and again.buffers == [b"q"]
 
 
-@pytest.mark.parametrize("frame", [
-    b"", b"\x01" * 7, (3).to_bytes(8, "little") + b"\x00" * 24,
-    (6).to_bytes(8, "little") + (9999).to_bytes(8, "little") * 6,
-    wire.encode_v1("shell", [b"not json", b"{}", b"{}", b"{}"]),
-    wire.encode_v1("shell", [b"[]", b"{}", b"{}", b"{}"]),
-    wire.encode_v1("shell", [b'{"msg_type": 3}', b"{}", b"{}", b"{}"]),
-])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"",
+        b"\x01" * 7,
+        (3).to_bytes(8, "little") + b"\x00" * 24,
+        (6).to_bytes(8, "little") + (9999).to_bytes(8, "little") * 6,
+        wire.encode_v1("shell", [b"not json", b"{}", b"{}", b"{}"]),
+        wire.encode_v1("shell", [b"[]", b"{}", b"{}", b"{}"]),
+        wire.encode_v1("shell", [b'{"msg_type": 3}', b"{}", b"{}", b"{}"]),
+    ],
+)
 def test_bad_v1_frames_raise_message_errors(frame: bytes) -> None:
     with pytest.raises(MessageError):
         channel, parts = wire.parse_v1(frame)
         wire.envelope_from_parts(channel, parts)
 
 
-@pytest.mark.parametrize("frame", ["{", "[]", '{"header": 1}', '{"header": {}}',
-                                   b"\x00\x00", b"\x00\x00\x00\x09abc"])
+@pytest.mark.parametrize(
+    "frame", ["{", "[]", '{"header": 1}', '{"header": {}}', b"\x00\x00", b"\x00\x00\x00\x09abc"]
+)
 def test_bad_legacy_frames_raise_message_errors(frame: bytes | str) -> None:
     with pytest.raises(MessageError):
         wire.parse_legacy(frame)
 
 
 def kernel_open(relay: KernelRelay, model_id: str, **state: object) -> None:
-    relay.handle_kernel_message(Envelope(header("comm_open", KERNEL_SESSION), {}, content={
-        "comm_id": model_id, "target_name": "jupyter.widget",
-        "data": {"state": model_state(**state), "buffer_paths": []}}))
+    relay.handle_kernel_message(
+        Envelope(
+            header("comm_open", KERNEL_SESSION),
+            {},
+            content={
+                "comm_id": model_id,
+                "target_name": "jupyter.widget",
+                "data": {"state": model_state(**state), "buffer_paths": []},
+            },
+        )
+    )
 
 
 def test_relay_routes_kernel_messages_to_all_and_snapshots_to_one() -> None:
@@ -149,11 +195,17 @@ def test_relay_routes_kernel_messages_to_all_and_snapshots_to_one() -> None:
     relay.attach(b)
     kernel_open(relay, "m", value=1)
     assert len(a.sent) == len(b.sent) == 1
-    control = Envelope(header("comm_open", "a"), {}, content={
-        "comm_id": "ctl", "target_name": "jupyter.widget.control", "data": {}})
+    control = Envelope(
+        header("comm_open", "a"),
+        {},
+        content={"comm_id": "ctl", "target_name": "jupyter.widget.control", "data": {}},
+    )
     assert relay.handle_client_message(a, control) is False
-    request = Envelope(header("comm_msg", "a"), {}, content={
-        "comm_id": "ctl", "data": {"method": "request_states"}})
+    request = Envelope(
+        header("comm_msg", "a"),
+        {},
+        content={"comm_id": "ctl", "data": {"method": "request_states"}},
+    )
     assert relay.handle_client_message(a, request) is False
     reply = a.sent[-1]
     assert reply.content["data"]["method"] == "update_states"
@@ -162,11 +214,15 @@ def test_relay_routes_kernel_messages_to_all_and_snapshots_to_one() -> None:
     assert len(b.sent) == 1
     close = Envelope(header("comm_close", "a"), {}, content={"comm_id": "ctl", "data": {}})
     assert relay.handle_client_message(a, close) is False
-    per_model = Envelope(header("comm_msg", "b"), {}, content={
-        "comm_id": "m", "data": {"method": "request_state"}})
+    per_model = Envelope(
+        header("comm_msg", "b"), {}, content={"comm_id": "m", "data": {"method": "request_state"}}
+    )
     assert relay.handle_client_message(b, per_model) is False
     assert b.sent[-1].content["data"] == {
-        "method": "update", "state": model_state(value=1), "buffer_paths": []}
+        "method": "update",
+        "state": model_state(value=1),
+        "buffer_paths": [],
+    }
 
 
 def test_unknown_comms_and_custom_messages_pass_through() -> None:
@@ -174,14 +230,18 @@ def test_unknown_comms_and_custom_messages_pass_through() -> None:
     a = Port("a")
     relay.attach(a)
     kernel_open(relay, "m")
-    custom = Envelope(header("comm_msg", "a"), {}, content={
-        "comm_id": "m", "data": {"method": "custom", "content": {}}})
+    custom = Envelope(
+        header("comm_msg", "a"),
+        {},
+        content={"comm_id": "m", "data": {"method": "custom", "content": {}}},
+    )
     assert relay.handle_client_message(a, custom) is True
     other = Envelope(header("comm_msg", "a"), {}, content={"comm_id": "zzz", "data": {}})
     assert relay.handle_client_message(a, other) is True
     version = relay.table.get("m").version
-    relay.handle_kernel_message(comm_msg("m", {"method": "custom", "content": {"x": 1}},
-                                         session=KERNEL_SESSION))
+    relay.handle_kernel_message(
+        comm_msg("m", {"method": "custom", "content": {"x": 1}}, session=KERNEL_SESSION)
+    )
     assert relay.table.get("m").version == version
     assert a.sent[-1].content["data"]["method"] == "custom"
 
@@ -192,9 +252,14 @@ def test_malformed_client_widget_message_is_rejected_and_counted() -> None:
     relay.attach(a)
     relay.attach(b)
     kernel_open(relay, "m", value=1)
-    bad = Envelope(header("comm_msg", "a"), {}, content={
-        "comm_id": "m", "data": {"method": "update", "state": {"value": 2},
-                                 "buffer_paths": [["value", 9]]}})
+    bad = Envelope(
+        header("comm_msg", "a"),
+        {},
+        content={
+            "comm_id": "m",
+            "data": {"method": "update", "state": {"value": 2}, "buffer_paths": [["value", 9]]},
+        },
+    )
     assert relay.handle_client_message(a, bad) is False
     assert relay.counters["rejected", "client", "malformed"] == 1
     assert relay.table.get("m").state["value"] == 1

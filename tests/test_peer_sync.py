@@ -39,12 +39,13 @@ def values_seen(client: Any, model_id: str, since: int = 0) -> list[Any]:
     ]
 
 
-async def settle(clients: list[Any], probe: Any) -> None:
-    """Wait until the kernel handled everything sent so far (its shell queue is FIFO)."""
-    for client in clients:
-        request = client.start_execute("pass")
-        await probe.wait_for(lambda m, r=request: is_idle_after(m, r), timeout=30)
-        await client.wait_for(lambda m, r=request: is_idle_after(m, r), timeout=30)
+async def settle(senders: list[Any], *others: Any) -> None:
+    """Wait until the kernel handled everything the senders sent (each shell queue is FIFO)
+    and every client has read everything the kernel and relay sent until then."""
+    for sender in senders:
+        request = sender.start_execute("pass")
+        for client in {id(c): c for c in [*senders, *others]}.values():
+            await client.wait_for(lambda m, r=request: is_idle_after(m, r), timeout=30)
     await asyncio.sleep(0.2)
 
 
@@ -114,7 +115,7 @@ async def test_successive_values_reach_each_peer_once(start_kernel: Any, connect
     marks = [len(b.messages), len(c.messages)]
     for value in range(1, 201):
         a.update(model_id, {"value": value})
-    await settle([a], b)
+    await settle([a], b, c)
     for peer, mark in zip((b, c), marks, strict=True):
         seen = values_seen(peer, model_id, mark)
         assert len(seen) == len(set(seen)), "a peer received a value twice"
@@ -152,7 +153,7 @@ async def test_clamped_value_reaches_all(
         start_kernel, connect, 3, "import ipywidgets as W\ns = W.IntSlider(value=0, max=100)"
     )
     a.update(model_id, {"value": 150})
-    await settle([a], b)
+    await settle([a], b, c)
     assert [client.view[model_id]["value"] for client in (a, b, c)] == [100, 100, 100]
     assert relay_manager.link_for(kernel_id).relay.table.get(model_id).state["value"] == 100
 
@@ -180,7 +181,7 @@ async def test_custom_messages_round_trip(
             {"comm_id": model_id, "data": {"method": "custom", "content": {"n": n}}},
             buffers=[bytes([n, 1, 2])],
         )
-    await settle([a], b)
+    await settle([a], b, c)
     for client, mark in zip((a, b, c), marks, strict=True):
         pongs = [
             m

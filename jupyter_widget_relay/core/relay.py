@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .buffers import TraitValue, join_state, split_state
+from .buffers import TraitValue, split_state
 from .messages import (
     CONTROL_TARGET,
     WIDGET_TARGET,
@@ -19,7 +19,8 @@ from .messages import (
     comm_msg,
     compose,
 )
-from .sync import Pending, TraitSync
+from .output_capture import OutputCapture, is_output_model
+from .peer_sync import PeerSync
 from .table import WidgetModel, WidgetTable
 
 log = logging.getLogger(__name__)
@@ -38,13 +39,6 @@ class ClientPort(Protocol):
 class _ClientInfo:
     port: ClientPort
     control_comms: set[str] = field(default_factory=set)
-
-
-@dataclass(slots=True, eq=False)
-class _PendingRef:
-    model_id: str
-    client_id: str
-    names: tuple[str, ...]
 
 
 def _comm_data(env: Envelope) -> tuple[str, JSONDict]:
@@ -67,18 +61,28 @@ class KernelRelay:
     returning, so a snapshot taken in a call is consistent with everything sent before it.
     """
 
-    def __init__(self, kernel_id: str, *, on_dirty: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        kernel_id: str,
+        *,
+        on_dirty: Callable[[], None] | None = None,
+        on_kernel_write: Callable[[], None] | None = None,
+    ) -> None:
         self.kernel_id = kernel_id
         self.table = WidgetTable()
         self.kernel_session = uuid.uuid4().hex
+        self.relay_session = uuid.uuid4().hex
         self.counters: Counter[tuple[str, ...]] = Counter()
+        self.capture = OutputCapture()
         self._clients: dict[str, _ClientInfo] = {}
-        self._pending: dict[str, _PendingRef] = {}
-        self._in_flux: set[str] = set()
+        self._sync = PeerSync(self)
+        self._outputs: set[str] = set()
+        self._own_writes: dict[str, str] = {}
+        self._writes_due: set[str] = set()
         self._on_dirty = on_dirty
+        self._on_kernel_write = on_kernel_write
         self._dirty_models: set[str] = set()
         self._dirty_clients = False
-        self._corrections: dict[str, dict[str, dict[str, TraitValue]]] = {}
 
     # -- clients -------------------------------------------------------------------------
 
@@ -101,12 +105,18 @@ class KernelRelay:
         if info is None or info.port is not port:
             return
         del self._clients[port.client_id]
-        for model in self._models_in_flux():
-            for name, sync in list((model.sync or {}).items()):
-                sync.forget(port.client_id)
-                self._settle(model, name, sync)
-        self._flush_corrections({})
+        self._sync.left(port.client_id)
         self._mark(clients=True)
+
+    def send_to(self, client_id: str, envelope: Envelope) -> None:
+        info = self._clients.get(client_id)
+        if info is not None:
+            info.port.send(envelope)
+
+    def broadcast(self, envelope: Envelope, exclude: str | None = None) -> None:
+        for client_id, info in list(self._clients.items()):
+            if client_id != exclude:
+                info.port.send(envelope)
 
     # -- kernel -> clients ---------------------------------------------------------------
 
@@ -115,7 +125,7 @@ class KernelRelay:
         if isinstance(session, str) and session:
             self.kernel_session = session
         msg_type = env.msg_type
-        self.counters["kernel", msg_type] += 1
+        self.count("kernel", msg_type)
         try:
             if msg_type == "comm_msg":
                 self._kernel_comm_msg(env)
@@ -126,29 +136,44 @@ class KernelRelay:
             elif msg_type == "status":
                 self.broadcast(env)
                 if env.content.get("execution_state") == "idle" and env.parent_msg_id:
-                    self._kernel_handled(env.parent_msg_id, env.parent_header)
+                    self._own_writes.pop(env.parent_msg_id, None)
+                    self._sync.kernel_handled(env.parent_msg_id, env.parent_header)
             else:
                 self.broadcast(env)
+                self._capture(env)
         except MessageError as error:
             self.reject("kernel", "malformed", str(error))
             self.broadcast(env)
-        self._flush_corrections(env.parent_header)
+        self._sync.flush(env.parent_header)
 
     def _kernel_comm_open(self, env: Envelope) -> None:
         comm_id, data = _comm_data(env)
         if env.content.get("target_name") == WIDGET_TARGET:
-            traits = split_state(
-                data.get("state", {}), data.get("buffer_paths"), env.buffers, self.table.store
-            )
-            self.table.open(comm_id, traits)
-            self._mark(comm_id)
+            self._open_model(comm_id, data, env.buffers)
         self.broadcast(env)
+
+    def _open_model(self, comm_id: str, data: JSONDict, buffers: list[bytes]) -> None:
+        traits = split_state(
+            data.get("state", {}), data.get("buffer_paths"), buffers, self.table.store
+        )
+        model = self.table.open(comm_id, traits)
+        if is_output_model(model.model_name, model.model_module):
+            self._outputs.add(comm_id)
+            self.capture.watch(comm_id, model.state.get("msg_id"))
+        self._mark(comm_id)
+
+    def _close_model(self, comm_id: str) -> bool:
+        if self.table.close(comm_id) is None:
+            return False
+        self._sync.forget_model(comm_id)
+        self._outputs.discard(comm_id)
+        self.capture.forget(comm_id)
+        self._mark(comm_id)
+        return True
 
     def _kernel_comm_close(self, env: Envelope) -> None:
         comm_id, _ = _comm_data(env)
-        if self.table.close(comm_id) is not None:
-            self._in_flux.discard(comm_id)
-            self._mark(comm_id)
+        self._close_model(comm_id)
         self.broadcast(env)
 
     def _kernel_comm_msg(self, env: Envelope) -> None:
@@ -158,89 +183,75 @@ class KernelRelay:
         if model is None or method not in ("update", "echo_update"):
             self.broadcast(env)
             return
+        if method == "echo_update" and env.parent_msg_id in self._own_writes:
+            return  # echo of the relay's own Output write: clients already have it
         traits = split_state(
             data.get("state", {}), data.get("buffer_paths"), env.buffers, self.table.store
         )
-        parent_id = env.parent_msg_id
-        ref = self._pending.get(parent_id) if parent_id and method == "echo_update" else None
-        if ref is not None and ref.model_id == comm_id:
-            self._own_echo(env, model, traits, ref)
-            return
-        self.broadcast(env)
-        unsettled: dict[str, TraitValue] = {}
-        for name, value in traits.items():
-            sync = model.sync.get(name) if model.sync else None
-            if sync is None:
-                unsettled[name] = value
-                continue
-            if method == "update":
-                sync.kernel_update(value, parent_id)
-            else:
-                sync.confirmed = value
-                sync.echo_to_all(value, parent_id or "", None)
-            self._refresh(model, name, sync)
-            self.table.store.release_all(value.buffers)
-            self._settle(model, name, sync)
-        if unsettled:
-            self.table.apply(model, unsettled)
+        ref = self._sync.owns_echo(env, model) if method == "echo_update" else None
+        if ref is not None:
+            self._sync.own_echo(env, model, traits, ref)
+        else:
+            self.broadcast(env)
+            unsettled = self._sync.kernel_values(model, traits, method, env.parent_msg_id)
+            if unsettled:
+                self.table.apply(model, unsettled)
+        if comm_id in self._outputs and "msg_id" in traits:
+            self.capture.watch(comm_id, model.state.get("msg_id"))
         self._mark(comm_id)
 
-    def _own_echo(
-        self, env: Envelope, model: WidgetModel, traits: dict[str, TraitValue], ref: _PendingRef
-    ) -> None:
-        """The kernel echoes an update the relay already fanned out: only its sender gets it."""
-        sender = self._clients.get(ref.client_id)
-        if sender is not None:
-            sender.port.send(env)
-        msg_id = env.parent_msg_id or ""
-        for name, value in traits.items():
-            sync = model.sync.get(name) if model.sync else None
-            if sync is not None and sync.take(msg_id) is not None:
-                sync.confirmed = value
-                sync.own_echo(ref.client_id, msg_id, value)
-                self._refresh(model, name, sync)
-                self._settle(model, name, sync)
-            self.table.store.release_all(value.buffers)
-        remaining = tuple(n for n in ref.names if n not in traits)
-        if remaining:
-            ref.names = remaining
-        else:
-            self._pending.pop(msg_id, None)
+    def _capture(self, env: Envelope) -> None:
+        """Put a captured output into its Output model, then send every client the list."""
+        model_id = self.capture.target(env)
+        model = self.table.get(model_id) if model_id else None
+        if model is None:
+            return
+        current = model.state.get("outputs")
+        outputs = self.capture.apply(model.model_id, list(current or []), env)
+        if outputs is None:
+            return
+        self.table.apply(model, {"outputs": TraitValue(outputs)})
         self._mark(model.model_id)
+        update = comm_msg(
+            model.model_id,
+            {"method": "update", "state": {"outputs": outputs}, "buffer_paths": []},
+            session=self.kernel_session,
+            parent=env.parent_header,
+        )
+        self.broadcast(update)
+        self.count("relay", "output_captured")
+        if model.model_id not in self._writes_due:
+            self._writes_due.add(model.model_id)
+            if len(self._writes_due) == 1 and self._on_kernel_write is not None:
+                self._on_kernel_write()
 
-    def _kernel_handled(self, msg_id: str, parent: JSONDict) -> None:
-        """The kernel went idle after ``msg_id``: updates it did not echo are now final."""
-        ref = self._pending.pop(msg_id, None)
-        if ref is None:
-            return
-        model = self.table.get(ref.model_id)
-        if model is None or not model.sync:
-            return
-        echoed: dict[str, TraitValue] = {}
-        for name in ref.names:
-            sync = model.sync.get(name)
-            pending = sync.take(msg_id) if sync else None
-            if sync is None or pending is None:
+    def take_kernel_writes(self) -> list[Envelope]:
+        """One ``outputs`` write per captured Output model since the last call, for the
+        kernel's shell channel (so the kernel's ``Output.outputs`` follows, once)."""
+        writes = []
+        for model_id in sorted(self._writes_due):
+            model = self.table.get(model_id)
+            if model is None:
                 continue
-            if not pending.corrected:
-                sync.confirmed = pending.value
-            if sync.expecting.get(ref.client_id) == msg_id:
-                echoed[name] = sync.confirmed
-                sync.own_echo(ref.client_id, msg_id, sync.confirmed)
-            self._refresh(model, name, sync)
-            self._settle(model, name, sync)
-        sender = self._clients.get(ref.client_id)
-        if echoed and sender is not None:
-            # The kernel sent no echo (echo off, ipywidgets 7, or echo_update=False):
-            # without one the sender's frontend would drop every later echo_update.
-            sender.port.send(self._update_message(model, echoed, parent, "echo_update"))
+            state = {"outputs": model.state.get("outputs", [])}
+            write = comm_msg(
+                model_id,
+                {"method": "update", "state": state, "buffer_paths": []},
+                session=self.relay_session,
+            )
+            write.channel = "shell"
+            self._own_writes[write.msg_id] = model_id
+            writes.append(write)
+        self._writes_due.clear()
+        self.count("relay", "output_write", by=len(writes))
+        return writes
 
     # -- clients -> kernel ---------------------------------------------------------------
 
     def handle_client_message(self, port: ClientPort, env: Envelope) -> bool:
         """Handle a frontend's shell message; return whether it should go on to the kernel."""
         msg_type = env.msg_type
-        self.counters["client", msg_type] += 1
+        self.count("client", msg_type)
         try:
             if msg_type == "comm_msg":
                 return self._client_comm_msg(port, env)
@@ -248,11 +259,13 @@ class KernelRelay:
                 return self._client_comm_open(port, env)
             if msg_type == "comm_close":
                 return self._client_comm_close(port, env)
+            if msg_type == "comm_info_request":
+                return self._client_comm_info(port, env)
         except MessageError as error:
             self.reject("client", "malformed", f"{port.client_id}: {error}")
             return False
         finally:
-            self._flush_corrections(env.header)
+            self._sync.flush(env.header)
         return True
 
     def _control_comms(self, port: ClientPort) -> set[str]:
@@ -266,11 +279,7 @@ class KernelRelay:
             self._control_comms(port).add(comm_id)
             return False
         if target == WIDGET_TARGET:
-            traits = split_state(
-                data.get("state", {}), data.get("buffer_paths"), env.buffers, self.table.store
-            )
-            self.table.open(comm_id, traits)
-            self._mark(comm_id)
+            self._open_model(comm_id, data, env.buffers)
             peer_copy = compose(
                 "comm_open",
                 dict(env.content),
@@ -287,9 +296,7 @@ class KernelRelay:
         if comm_id in controls:
             controls.discard(comm_id)
             return False
-        if self.table.close(comm_id) is not None:
-            self._in_flux.discard(comm_id)
-            self._mark(comm_id)
+        if self._close_model(comm_id):
             peer_copy = compose(
                 "comm_close",
                 {"comm_id": comm_id, "data": {}},
@@ -298,6 +305,33 @@ class KernelRelay:
             )
             self.broadcast(peer_copy, exclude=port.client_id)
         return True
+
+    def _client_comm_info(self, port: ClientPort, env: Envelope) -> bool:
+        """The ipywidgets-7 loading path asks which widget comms exist: answer from the
+        table at once (it lists every live widget comm); other targets go to the kernel."""
+        if env.content.get("target_name") != WIDGET_TARGET:
+            return True
+        comms = {model_id: {"target_name": WIDGET_TARGET} for model_id in self.table.models}
+        reply = compose(
+            "comm_info_reply",
+            {"status": "ok", "comms": comms},
+            session=self.kernel_session,
+            parent=env.header,
+            channel="shell",
+        )
+        port.send(reply)
+        # Frontends finish the request on an idle status; comm_info_request is an
+        # "untracked" type, so this does not change the kernel status they display.
+        port.send(
+            compose(
+                "status",
+                {"execution_state": "idle"},
+                session=self.kernel_session,
+                parent=env.header,
+            )
+        )
+        self.count("relay", "comm_info")
+        return False
 
     def _client_comm_msg(self, port: ClientPort, env: Envelope) -> bool:
         comm_id, data = _comm_data(env)
@@ -313,95 +347,82 @@ class KernelRelay:
             return True
         if method == "request_state":
             state, paths, buffers = model.wire_state()
-            reply = comm_msg(
-                comm_id,
-                {"method": "update", "state": state, "buffer_paths": paths},
-                session=self.kernel_session,
-                parent=env.header,
-                buffers=buffers,
+            port.send(
+                comm_msg(
+                    comm_id,
+                    {"method": "update", "state": state, "buffer_paths": paths},
+                    session=self.kernel_session,
+                    parent=env.header,
+                    buffers=buffers,
+                )
             )
-            port.send(reply)
-            self.counters["relay", "request_state"] += 1
+            self.count("relay", "request_state")
             return False
-        if method == "update":
-            self._client_update(port, env, model, data)
-        return True
-
-    def _client_update(
-        self, port: ClientPort, env: Envelope, model: WidgetModel, data: JSONDict
-    ) -> None:
+        if method != "update":
+            return True
+        if comm_id in self._outputs and not self._strip_output_write(env, data):
+            return False
         traits = split_state(
             data.get("state", {}), data.get("buffer_paths"), env.buffers, self.table.store
         )
-        if not traits:
-            return
-        msg_id = env.msg_id
-        if model.sync is None:
-            model.sync = {}
-        for name, value in traits.items():
-            sync = model.sync.get(name)
-            if sync is None:
-                current = model.trait(name)
-                sync = model.sync[name] = TraitSync(confirmed=current, broadcast=current)
-            sync.client_update(Pending(msg_id, port.client_id, value))
-        self._in_flux.add(model.model_id)
-        self._pending[msg_id] = _PendingRef(model.model_id, port.client_id, tuple(traits))
-        self.table.apply(model, traits)
-        self._mark(model.model_id)
-        echo = comm_msg(
-            model.model_id,
-            {
-                "method": "echo_update",
-                "state": data.get("state", {}),
-                "buffer_paths": data.get("buffer_paths") or [],
-            },
-            session=self.kernel_session,
-            parent=env.header,
-            buffers=env.buffers[: len(data.get("buffer_paths") or [])],
-        )
-        self.broadcast(echo, exclude=port.client_id)
-        self.counters["relay", "echo_fanout"] += 1
+        if traits:
+            self._sync.client_update(port.client_id, env, model, traits, data)
+            self._mark(comm_id)
+        return True
+
+    def _strip_output_write(self, env: Envelope, data: JSONDict) -> bool:
+        """Browsers write the ``outputs`` they captured; the relay captured them already
+        and writes them to the kernel once. Drop that key; forward what else remains."""
+        state = data.get("state")
+        if not isinstance(state, dict) or "outputs" not in state:
+            return True
+        self.count("relay", "output_write_dropped")
+        rest = {key: value for key, value in state.items() if key != "outputs"}
+        if not rest:
+            return False
+        data = {**data, "state": rest}
+        env.replace_content({**env.content, "data": data})
+        return True
 
     # -- snapshots -----------------------------------------------------------------------
 
     def send_snapshot(self, port: ClientPort, control_comm_id: str, parent: JSONDict) -> None:
         """Answer ``request_states`` from the table, in ``port``'s place in the stream."""
         states, paths, buffers = self.table.snapshot()
-        reply = comm_msg(
-            control_comm_id,
-            {"method": "update_states", "states": states, "buffer_paths": paths},
-            session=self.kernel_session,
-            parent=parent,
-            buffers=buffers,
+        port.send(
+            comm_msg(
+                control_comm_id,
+                {"method": "update_states", "states": states, "buffer_paths": paths},
+                session=self.kernel_session,
+                parent=parent,
+                buffers=buffers,
+            )
         )
-        port.send(reply)
-        for model in self._models_in_flux():
-            for name, sync in (model.sync or {}).items():
-                sync.set_shown(port.client_id, model.trait(name))
-        self.counters["relay", "snapshot"] += 1
+        self._sync.joined(port.client_id)
+        self.count("relay", "snapshot")
 
     # -- plumbing ------------------------------------------------------------------------
-
-    def broadcast(self, env: Envelope, exclude: str | None = None) -> None:
-        for client_id, info in list(self._clients.items()):
-            if client_id != exclude:
-                info.port.send(env)
 
     def reset(self) -> None:
         """Forget every model (kernel restarted or gone); clients stay attached."""
         changed = set(self.table.models)
         self.table.clear()
-        self._pending.clear()
-        self._in_flux.clear()
-        self._corrections.clear()
+        self._sync.reset()
+        self.capture.clear()
+        self._outputs.clear()
+        self._own_writes.clear()
+        self._writes_due.clear()
         for info in self._clients.values():
             info.control_comms.clear()
         for model_id in changed:
             self._mark(model_id)
         self._mark(clients=True)
 
+    def count(self, *key: str, by: int = 1) -> None:
+        self.counters[key] += by
+
     def reject(self, source: str, reason: str, detail: str) -> None:
-        self.counters["rejected", source, reason] += 1
+        self.count("rejected", source, reason)
         log.warning(
             "widget relay %s: rejected %s message (%s): %s", self.kernel_id, source, reason, detail
         )
@@ -419,63 +440,6 @@ class KernelRelay:
         if was_clean and self._on_dirty is not None:
             self._on_dirty()
 
-    def _models_in_flux(self) -> list[WidgetModel]:
-        models = (self.table.get(model_id) for model_id in list(self._in_flux))
-        return [model for model in models if model is not None]
-
-    def _refresh(self, model: WidgetModel, name: str, sync: TraitSync) -> None:
-        current = sync.current()
-        if model.trait(name) != current:
-            self.table.set_trait(model, name, current)
-
-    def _settle(self, model: WidgetModel, name: str, sync: TraitSync) -> None:
-        """Once nothing is pending, every client must show the kernel's value."""
-        if sync.pending:
-            return
-        for client_id in sync.stale_clients(self._clients):
-            per_client = self._corrections.setdefault(client_id, {})
-            per_client.setdefault(model.model_id, {})[name] = sync.confirmed
-            sync.set_shown(client_id, sync.confirmed)
-        sync.broadcast = sync.confirmed
-        sync.divergent = {c: v for c, v in sync.divergent.items() if v != sync.confirmed}
-        if sync.idle and model.sync is not None:
-            del model.sync[name]
-            if not model.sync:
-                model.sync = None
-                self._in_flux.discard(model.model_id)
-
-    def _flush_corrections(self, parent: JSONDict) -> None:
-        if not self._corrections:
-            return
-        corrections, self._corrections = self._corrections, {}
-        groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
-        for client_id, by_model in corrections.items():
-            for model_id, traits in by_model.items():
-                groups.setdefault((model_id, tuple(sorted(traits))), []).append(client_id)
-        for (model_id, names), client_ids in groups.items():
-            model = self.table.get(model_id)
-            if model is None:
-                continue
-            values = {name: corrections[client_ids[0]][model_id][name] for name in names}
-            update = self._update_message(model, values, parent, "update")
-            for client_id in client_ids:
-                info = self._clients.get(client_id)
-                if info is not None:
-                    info.port.send(update)
-            self.counters["relay", "correction"] += len(client_ids)
-
-    def _update_message(
-        self, model: WidgetModel, values: dict[str, TraitValue], parent: JSONDict, method: str
-    ) -> Envelope:
-        state, paths, buffers = join_state(values.items())
-        return comm_msg(
-            model.model_id,
-            {"method": method, "state": state, "buffer_paths": paths},
-            session=self.kernel_session,
-            parent=parent,
-            buffers=buffers,
-        )
-
     def summary(self) -> dict[str, Any]:
         return {
             "models": len(self.table),
@@ -483,3 +447,6 @@ class KernelRelay:
             "buffer_bytes": self.table.buffer_bytes,
             "clients": len(self._clients),
         }
+
+
+__all__ = ["ClientPort", "KernelRelay", "WidgetModel"]
