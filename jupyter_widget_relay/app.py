@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Float, Int, Type
+from traitlets import Bool, Enum, Float, Int, TraitError, Type, validate
 
 from .connection import RelayWebsocketConnection
 from .handlers import handlers
-from .manager import RelayManager
+from .manager import RelayLimits, RelayManager
+from .persistence import WidgetStatePersistence
 
 
 class WidgetRelay(ExtensionApp):
@@ -63,6 +64,115 @@ class WidgetRelay(ExtensionApp):
         ),
     )
 
+    # -- admin limits ------------------------------------------------------------------
+
+    max_message_bytes = Int(
+        64 * 2**20,
+        config=True,
+        help=(
+            "Largest websocket message, in bytes, the relay accepts from a browser; a larger "
+            "one is refused (logged, counted, and the sender is told). Default 67108864 "
+            "(64 MiB); 0 = no limit of the relay's own (tornado's websocket_max_message_size "
+            "still applies)."
+        ),
+    )
+
+    max_buffer_bytes_per_kernel = Int(
+        2**30,
+        config=True,
+        help=(
+            "Most binary buffer bytes (distinct, after de-duplication) a kernel's widget table "
+            "may hold because of browser updates; a browser update that would pass it is "
+            "refused. Kernel-side changes are never refused. Default 1073741824 (1 GiB); "
+            "0 = no limit."
+        ),
+    )
+
+    max_models_per_kernel = Int(
+        100_000,
+        config=True,
+        help=(
+            "Most widget models a kernel's table may hold before browsers may not create "
+            "more (comm_open from a browser is refused). Models the kernel creates are always "
+            "kept. Default 100000; 0 = no limit."
+        ),
+    )
+
+    max_pending_bytes_per_client = Int(
+        64 * 2**20,
+        config=True,
+        help=(
+            "Bytes that may wait for one slow browser (written but not yet sent, plus queued "
+            "after coalescing widget updates). Past it the relay closes that connection with "
+            "code 4008 and the browser reloads from a fresh snapshot when it reconnects. "
+            "Default 67108864 (64 MiB); 0 = no limit."
+        ),
+    )
+
+    @validate(
+        "max_message_bytes",
+        "max_buffer_bytes_per_kernel",
+        "max_models_per_kernel",
+        "max_pending_bytes_per_client",
+        "buffered_messages_limit",
+        "saved_state_max_bytes",
+    )
+    def _non_negative(self, proposal: Any) -> int:
+        value = proposal["value"]
+        if value < 0:
+            raise TraitError(
+                f"c.WidgetRelay.{proposal['trait'].name} = {value} is out of range: "
+                "use a whole number >= 0 (0 = no limit)"
+            )
+        return int(value)
+
+    @validate("kernel_check_interval")
+    def _interval(self, proposal: Any) -> float:
+        value = float(proposal["value"])
+        if value < 0:
+            raise TraitError(
+                f"c.WidgetRelay.kernel_check_interval = {value} is out of range: use seconds "
+                ">= 0 (0 turns the check off)"
+            )
+        return value
+
+    def _link_jupyter_server_extension(self, serverapp: Any) -> None:
+        # jupyter_server logs and ignores exceptions from extensions; a wrong setting must
+        # stop the server instead of silently serving widgets without the relay.
+        try:
+            super()._link_jupyter_server_extension(serverapp)
+        except TraitError as error:
+            message = f"widget relay: invalid configuration: {error}"
+            self.log.critical(message)
+            raise SystemExit(message) from error
+
+    # -- saved widget state ------------------------------------------------------------
+
+    save_widget_state = Enum(
+        ["referenced", "all", "none"],
+        default_value="referenced",
+        config=True,
+        help=(
+            "Which widget state the server writes into a notebook's metadata.widgets on every "
+            "save (REST, JupyterLab, jupyter-collaboration), from the kernel's widget table. "
+            "Default 'referenced': the models the notebook's widget outputs show plus every "
+            "model they reference, so the file renders its widgets without a kernel. 'all': "
+            "every model of the kernel. 'none': the server does not touch widget state "
+            "(stock behaviour). With no kernel running, the state already stored in the file "
+            "is kept."
+        ),
+    )
+
+    saved_state_max_bytes = Int(
+        0,
+        config=True,
+        help=(
+            "Upper bound, in bytes of compact JSON (buffers base64), on the widget state "
+            "written into one notebook. Over it, whole widget views are left out (earlier "
+            "outputs are kept first) and a warning names them. Default 0 = no cap."
+        ),
+    )
+
     def initialize_settings(self) -> None:
         if not self.enabled:
             self.log.info("widget relay: disabled (c.WidgetRelay.enabled = False)")
@@ -78,8 +188,22 @@ class WidgetRelay(ExtensionApp):
             event_logger=getattr(serverapp, "event_logger", None),
             kernel_check_interval=self.kernel_check_interval,
             buffered_messages_limit=self.buffered_messages_limit,
+            limits=RelayLimits(
+                max_message_bytes=self.max_message_bytes,
+                max_buffer_bytes_per_kernel=self.max_buffer_bytes_per_kernel,
+                max_models_per_kernel=self.max_models_per_kernel,
+                max_pending_bytes_per_client=self.max_pending_bytes_per_client,
+            ),
         )
         self.settings["widget_relay_manager"] = self.relay_manager
+        self.widget_state_persistence = WidgetStatePersistence.install(
+            serverapp,
+            self.relay_manager,
+            mode=self.save_widget_state,
+            max_bytes=self.saved_state_max_bytes,
+            log=self.log,
+        )
+        self.settings["widget_state_persistence"] = self.widget_state_persistence
         self.settings["kernel_websocket_connection_class"] = self.connection_class
         self.log.info("widget relay: enabled")
 
@@ -91,5 +215,8 @@ class WidgetRelay(ExtensionApp):
             await self.relay_manager.start()
 
     async def stop_extension(self) -> None:
+        persistence = getattr(self, "widget_state_persistence", None)
+        if persistence is not None:
+            persistence.stop()
         if self.relay_manager is not None:
             await self.relay_manager.stop()

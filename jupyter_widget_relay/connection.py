@@ -11,7 +11,8 @@ from tornado import web
 from tornado.websocket import WebSocketClosedError
 
 from .core import wire
-from .core.messages import COMM_MSG_TYPES, Envelope, MessageError
+from .core.messages import COMM_MSG_TYPES, Envelope, MessageError, compose
+from .core.outbox import Outbox
 
 if TYPE_CHECKING:
     from .kernel_link import KernelLink
@@ -22,11 +23,18 @@ OWN_CHANNELS = ("shell", "control", "stdin")
 
 
 class WebsocketPort:
-    """A browser as the core sees it: an id, who it is, and where to write."""
+    """A browser as the core sees it: an id, who it is, and an ordered, bounded outbox.
+
+    Frames go straight to the websocket while it keeps up. Once more than
+    ``CONGESTED_BYTES`` are written but not yet flushed to the OS, frames wait in an
+    ``Outbox`` (where later widget updates supersede earlier ones); past
+    ``max_pending_bytes`` the client is closed and reloads from a fresh snapshot.
+    """
 
     visible = True
+    CONGESTED_BYTES = 1 << 20
 
-    def __init__(self, connection: RelayWebsocketConnection) -> None:
+    def __init__(self, connection: RelayWebsocketConnection, max_pending_bytes: int) -> None:
         self.client_id = uuid.uuid4().hex
         self._connection = connection
         handler = connection.websocket_handler
@@ -36,6 +44,10 @@ class WebsocketPort:
         self.v1 = connection.subprotocol == wire.V1_PROTOCOL
         self.protocol = "v1" if self.v1 else "json"
         self.closed = False
+        self.too_slow = False
+        self.in_flight = 0
+        self.outbox = Outbox()
+        self.max_pending_bytes = max_pending_bytes
 
     def send(self, envelope: Envelope) -> None:
         if self.closed:
@@ -54,10 +66,57 @@ class WebsocketPort:
             if connection._limit_rate("iopub", summary, wire.parts_of(envelope)):  # type: ignore[no-untyped-call]
                 return
         frame = wire.v1_frame(envelope) if self.v1 else wire.legacy_frame(envelope)
+        size = len(frame)
+        if self.outbox or self.in_flight > self.CONGESTED_BYTES:
+            self.outbox.push(envelope, frame, size)
+            if self.max_pending_bytes and self.pending_bytes > self.max_pending_bytes:
+                self._close_slow()
+            return
+        self._write(frame, size)
+
+    @property
+    def pending_bytes(self) -> int:
+        return self.in_flight + self.outbox.pending_bytes
+
+    def _write(self, frame: bytes | str, size: int) -> None:
         try:
-            connection.websocket_handler.write_message(frame, binary=isinstance(frame, bytes))
+            future = self._connection.websocket_handler.write_message(
+                frame, binary=isinstance(frame, bytes)
+            )
         except WebSocketClosedError:
             self.closed = True
+            return
+        self.in_flight += size
+        future.add_done_callback(lambda done: self._flushed(done, size))
+
+    def _flushed(self, done: Any, size: int) -> None:
+        self.in_flight -= size
+        if not done.cancelled() and done.exception() is not None:
+            self.closed = True  # the socket went away; disconnect() follows
+            return
+        while not self.closed and self.outbox and self.in_flight <= self.CONGESTED_BYTES:
+            item = self.outbox.pop()
+            if item is None:
+                break
+            self._write(item.frame, item.size)
+
+    def _close_slow(self) -> None:
+        self.too_slow = True
+        self.closed = True
+        self.outbox.clear()
+        link = self._connection._link
+        if link is not None:
+            link.relay.reject(
+                "client",
+                "slow_client",
+                f"{self.client_id} ({self.username}) fell behind by more than "
+                f"{self.max_pending_bytes} bytes; closing it",
+            )
+            # Leave the stream now: the close handshake with a stalled peer can take seconds.
+            link.relay.detach(self)
+        self._connection.websocket_handler.close(
+            4008, "widget relay: client too slow (max_pending_bytes_per_client); reconnect"
+        )
 
     def describe(self) -> dict[str, str]:
         return {
@@ -131,7 +190,7 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
                         stream.close()
                 self.disconnect()
                 return None
-        self._port = WebsocketPort(self)
+        self._port = WebsocketPort(self, manager.limits.max_pending_bytes_per_client)
         link.relay.attach(self._port, backlog)
         mkm.add_restart_callback(self.kernel_id, self.on_restart_failed, "dead")
         connected = self.nudge()
@@ -147,6 +206,17 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
         connected.add_done_callback(subscribe)
         ZMQChannelsWebsocketConnection._open_sockets.add(self)
         return connected
+
+    def _notify_refused(self, text: str) -> None:
+        """Tell a client about a message that could not even be read (no parent to cite)."""
+        if self._link is None or self._port is None:
+            return
+        notice = compose(
+            "stream",
+            {"name": "stderr", "text": f"[widget relay] {text}\n"},
+            session=self._link.relay.kernel_session,
+        )
+        self._port.send(notice)
 
     def on_kernel_restarted(self) -> None:
         """The relay tells every client about restarts, once, in stream order."""
@@ -166,7 +236,8 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
             )
         super().disconnect()  # type: ignore[no-untyped-call]
         buffers = getattr(self.multi_kernel_manager, "_kernel_buffers", {})
-        info = buffers.get(self.kernel_id) if port is not None else None
+        keep = port is not None and not port.too_slow  # a slow client reloads from a snapshot
+        info = buffers.get(self.kernel_id) if keep else None
         if info is not None and info.get("session_key") == self.session_key:
             link.park(self.session_key)
 
@@ -176,6 +247,20 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
             return
         if not self.channels:
             return
+        relay = self._link.relay
+        limit = self.relay_manager.limits.max_message_bytes if self.relay_manager else 0
+        if limit and len(incoming_msg) > limit:
+            relay.reject(
+                "client",
+                "too_large",
+                f"{self._port.client_id}: a {len(incoming_msg)}-byte message is over "
+                f"c.WidgetRelay.max_message_bytes = {limit}",
+            )
+            self._notify_refused(
+                f"a {len(incoming_msg)} byte message is over the limit of "
+                f"{limit} bytes (c.WidgetRelay.max_message_bytes)"
+            )
+            return
         try:
             if self._port.v1:
                 channel, parts = wire.parse_v1(incoming_msg)
@@ -184,17 +269,14 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
                 envelope = wire.parse_legacy(incoming_msg)
                 channel = envelope.channel
         except MessageError as error:
-            self._link.relay.reject("client", "unparsable", f"{self._port.client_id}: {error}")
+            relay.reject("client", "unparsable", f"{self._port.client_id}: {error}")
+            self._notify_refused(f"unreadable message: {error}")
             return
         msg_type = envelope.msg_type
-        if channel == "shell" and msg_type in RELAYED_REQUEST_TYPES:
-            try:
-                forward = self._link.relay.handle_client_message(self._port, envelope)
-            except MessageError as error:
-                self._link.relay.reject("client", "malformed", str(error))
-                forward = False
-            if not forward:
-                return
+        relay.count("from_client", msg_type)
+        relayed = channel == "shell" and msg_type in RELAYED_REQUEST_TYPES
+        if relayed and not relay.handle_client_message(self._port, envelope):
+            return
         allowed = self.multi_kernel_manager.allowed_message_types
         if allowed and msg_type not in allowed:
             self.log.warning(

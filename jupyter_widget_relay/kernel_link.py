@@ -9,6 +9,7 @@ from typing import Any
 
 from jupyter_client.session import Session
 
+from .core.limits import Limits
 from .core.messages import Envelope, MessageError, compose
 from .core.relay import KernelRelay
 from .core.wire import envelope_from_parts
@@ -58,11 +59,17 @@ class KernelLink:
         log: logging.Logger,
         on_dirty: Callable[[], None] | None = None,
         buffered_messages_limit: int = 10000,
+        limits: Limits | None = None,
+        timer: Callable[[str, float], None] | None = None,
     ) -> None:
         self.kernel_id = kernel_id
         self.kernel_manager = kernel_manager
         self.relay = KernelRelay(
-            kernel_id, on_dirty=on_dirty, on_kernel_write=self._schedule_kernel_writes
+            kernel_id,
+            on_dirty=on_dirty,
+            on_kernel_write=self._schedule_kernel_writes,
+            limits=limits,
+            timer=timer,
         )
         self.session = Session(config=kernel_manager.session.config, key=kernel_manager.session.key)
         self.ready = asyncio.Event()

@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from traitlets import Any as AnyTrait
-from traitlets import Float, Int
+from traitlets import Float, Instance, Int
 from traitlets.config import LoggingConfigurable
 
+from . import metrics
+from .core.limits import Limits
 from .kernel_link import KernelLink
 
 KERNEL_ACTIONS_SCHEMA = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
 ChangeListener = Callable[[str, set[str], bool], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RelayLimits:
+    """Admin limits (see WidgetRelay's traits); 0 means no limit."""
+
+    max_message_bytes: int = 0
+    max_buffer_bytes_per_kernel: int = 0
+    max_models_per_kernel: int = 0
+    max_pending_bytes_per_client: int = 0
 
 
 class RelayManager(LoggingConfigurable):
@@ -26,6 +40,7 @@ class RelayManager(LoggingConfigurable):
     kernel_check_interval = Float(5.0, help="Seconds between checks for dead kernels; 0 = off.")
     change_interval = Float(0.2, help="Seconds over which change notifications coalesce.")
     buffered_messages_limit = Int(10000, help="Messages kept for a reconnecting session.")
+    limits = Instance(RelayLimits, kw={}, help="Admin limits.")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -34,11 +49,14 @@ class RelayManager(LoggingConfigurable):
         self._listeners: dict[str, set[ChangeListener]] = {}
         self._flush_scheduled: set[str] = set()
         self._started = False
+        self.retired_counters: Counter[tuple[str, ...]] = Counter()
+        self._collector = metrics.RelayCollector(self._summaries, self.counters)
 
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
         self._started = True
+        metrics.register(self._collector)
         if self.event_logger is not None:
             self.event_logger.add_listener(
                 schema_id=KERNEL_ACTIONS_SCHEMA, listener=self._on_kernel_action
@@ -50,6 +68,7 @@ class RelayManager(LoggingConfigurable):
 
     async def stop(self) -> None:
         self._started = False
+        metrics.unregister(self._collector)
         if self.event_logger is not None:
             with contextlib.suppress(Exception):
                 self.event_logger.remove_listener(
@@ -86,6 +105,11 @@ class RelayManager(LoggingConfigurable):
             log=self.log,
             on_dirty=partial(self._schedule_flush, kernel_id),
             buffered_messages_limit=self.buffered_messages_limit,
+            limits=Limits(
+                max_buffer_bytes=self.limits.max_buffer_bytes_per_kernel,
+                max_models=self.limits.max_models_per_kernel,
+            ),
+            timer=metrics.observe,
         )
         self.links[kernel_id] = link
         self.kernel_manager.add_restart_callback(
@@ -113,6 +137,7 @@ class RelayManager(LoggingConfigurable):
         if link is None:
             return
         link.close()
+        self.retired_counters.update(link.relay.counters)
         self._schedule_flush(kernel_id)
         self.log.debug("widget relay: stopped following kernel %s", kernel_id)
 
@@ -173,6 +198,21 @@ class RelayManager(LoggingConfigurable):
                 self.log.exception("widget relay: change listener failed")
 
     # -- views ---------------------------------------------------------------------------
+
+    def counters(self) -> Counter[tuple[str, ...]]:
+        """Everything every relay counted, including relays of kernels that are gone."""
+        total = Counter(self.retired_counters)
+        for link in self.links.values():
+            total.update(link.relay.counters)
+        return total
+
+    def _summaries(self) -> dict[str, Any]:
+        summaries = {}
+        for kernel_id, link in list(self.links.items()):
+            summary = link.relay.summary()
+            summary["clients"] = sum(1 for p in link.relay.ports() if getattr(p, "visible", False))
+            summaries[kernel_id] = summary
+        return summaries
 
     def kernel_summary(self, kernel_id: str) -> dict[str, Any] | None:
         link = self.links.get(kernel_id)

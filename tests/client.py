@@ -283,6 +283,13 @@ class KernelClient:
             and (model_id is None or m["content"].get("comm_id") == model_id)
         ]
 
+    def pause(self) -> None:
+        """Stop reading, like a browser tab that froze; the server's writes back up."""
+        self._reader.cancel()
+
+    def resume(self) -> None:
+        self._reader = asyncio.ensure_future(self._read())
+
     def close(self) -> None:
         self.ws.close()
         self._reader.cancel()

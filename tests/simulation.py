@@ -3,7 +3,11 @@
 ``Frontend`` follows ipywidgets' widget.ts: plain ``update``s always apply; while a
 frontend awaits the echo of its own update for an attribute it drops other
 ``echo_update``s for it. ``Kernel`` handles each client's updates in per-client FIFO
-order (shell sockets), optionally clamps, echoes (or not), and goes idle after each.
+order (shell sockets) the way ipywidgets' ``Widget.set_state`` does: it echoes first
+(or not: ``echo=False`` is ipywidgets 7 / ``JUPYTER_WIDGETS_ECHO=0``; ``no_echo`` lists
+traits tagged ``echo_update=False``), then sets the traits, sends a correction when
+validation changed a value (``maximum`` clamps ``value``), lets observers change other
+traits (``derived``: an observer of ``value`` that sets ``description``), and goes idle.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class Frontend:
         self.models: dict[str, dict[str, Any]] = {}
         self.expected: dict[tuple[str, str], str] = {}
         self.received: list[Envelope] = []
+        self.attached = False
 
     # ClientPort
     def send(self, envelope: Envelope) -> None:
@@ -67,6 +72,7 @@ class Frontend:
 
     def join(self) -> None:
         self.relay.attach(self)
+        self.attached = True
         control = uuid.uuid4().hex
         opened = Envelope(
             header("comm_open", self.client_id),
@@ -80,6 +86,11 @@ class Frontend:
             content={"comm_id": control, "data": {"method": "request_states"}},
         )
         assert self.relay.handle_client_message(self, request) is False
+
+    def leave(self) -> None:
+        """The browser tab closes; what it already sent still reaches the kernel."""
+        self.relay.detach(self)
+        self.attached = False
 
     def set(self, model_id: str, **state: Any) -> Envelope:
         envelope = Envelope(
@@ -102,10 +113,19 @@ class Frontend:
 
 
 class Kernel:
-    def __init__(self, relay: KernelRelay, echo: bool = True, maximum: int | None = None) -> None:
+    def __init__(
+        self,
+        relay: KernelRelay,
+        echo: bool = True,
+        maximum: int | None = None,
+        no_echo: frozenset[str] = frozenset(),
+        derived: bool = False,
+    ) -> None:
         self.relay = relay
         self.echo = echo
         self.maximum = maximum
+        self.no_echo = no_echo
+        self.derived = derived
         self.models: dict[str, dict[str, Any]] = {}
         self.inbox: dict[str, deque[Envelope]] = {}
 
@@ -155,20 +175,29 @@ class Kernel:
         data = request.content["data"]
         model_id = request.content["comm_id"]
         state = data["state"]
-        if self.echo:
+        echoed = {attr: value for attr, value in state.items() if attr not in self.no_echo}
+        if self.echo and echoed:
             self.relay.handle_kernel_message(
                 comm_msg(
                     model_id,
-                    {"method": "echo_update", "state": state, "buffer_paths": []},
+                    {"method": "echo_update", "state": echoed, "buffer_paths": []},
                     session=KERNEL_SESSION,
                     parent=parent,
                 )
             )
         corrected = {}
+        model = self.models[model_id]
+        old_value = model.get("value")
         for attr, value in state.items():
             if attr == "value" and self.maximum is not None and value > self.maximum:
                 corrected[attr] = self.maximum
-            self.models[model_id][attr] = corrected.get(attr, value)
+            model[attr] = corrected.get(attr, value)
+        if self.derived and model.get("value") != old_value:
+            # the observer runs only on a change; its value is sent unless the property
+            # lock (the client's own description in this update) already holds it
+            description = f"v{model['value']}"
+            if model.get("description") != description:
+                corrected["description"] = model["description"] = description
         if corrected:
             self.relay.handle_kernel_message(
                 comm_msg(

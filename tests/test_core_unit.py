@@ -136,7 +136,7 @@ def test_legacy_wire_matches_jupyter_server() -> None:
     again = wire.parse_legacy(
         serialize_binary_message(
             {
-                "header": {"msg_type": "comm_msg"},
+                "header": {"msg_type": "comm_msg", "msg_id": "2"},
                 "parent_header": {},
                 "content": {"b": 2},
                 "metadata": {},

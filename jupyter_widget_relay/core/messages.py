@@ -19,8 +19,52 @@ JSONDict = dict[str, Any]
 Unpacker = Callable[[bytes], Any]
 
 
+# Deeper JSON is refused: Python's json, ``==`` and ``copy.deepcopy`` recurse once or twice
+# per level against a recursion limit of ~1000 frames, so a value parsed near that limit
+# would raise RecursionError later, wherever it is compared, copied or encoded.
+MAX_JSON_DEPTH = 256
+
+
+def _refuse_constant(name: str) -> Any:
+    raise MessageError(f"{name} is not valid JSON")
+
+
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
+
+
+def load_json(data: bytes | bytearray | memoryview | str, what: str = "message part") -> Any:
+    """Parse JSON the way the kernel's ``jupyter_client.Session`` can: UTF-8 text (no other
+    encodings, no byte order mark), no NaN or Infinity, nested at most ``MAX_JSON_DEPTH``
+    levels. Anything else raises MessageError."""
+    try:
+        text = data if isinstance(data, str) else bytes(data).decode("utf-8")
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except MessageError as error:
+        raise MessageError(f"{what}: {error}") from None
+    except RecursionError:
+        raise MessageError(f"{what} is nested too deeply") from None
+    except ValueError as error:  # includes JSONDecodeError and UnicodeDecodeError
+        raise MessageError(f"{what} is not valid JSON: {error}") from None
+    if (
+        isinstance(value, (dict, list))
+        and text.count("[") + text.count("{") > MAX_JSON_DEPTH
+        and _nested_deeper_than(value, MAX_JSON_DEPTH)
+    ):
+        raise MessageError(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
 def unpack_json(data: bytes) -> Any:
-    return json.loads(data)
+    return load_json(data, "message content")
 
 
 class Envelope:
@@ -83,7 +127,12 @@ class Envelope:
     @property
     def content(self) -> JSONDict:
         if self._content is None:
-            parsed = self._unpack(self._raw_content) if self._raw_content else {}
+            try:
+                parsed = self._unpack(self._raw_content) if self._raw_content else {}
+            except MessageError:
+                raise
+            except (ValueError, RecursionError) as error:  # from another unpacker
+                raise MessageError(f"message content is not valid JSON: {error}") from None
             if not isinstance(parsed, dict):
                 raise MessageError("message content is not a JSON object")
             self._content = parsed
@@ -92,7 +141,10 @@ class Envelope:
     @property
     def metadata(self) -> JSONDict:
         if self._metadata is None:
-            parsed = self._unpack(self._raw_metadata) if self._raw_metadata else {}
+            try:
+                parsed = self._unpack(self._raw_metadata) if self._raw_metadata else {}
+            except (ValueError, RecursionError):
+                parsed = {}  # like metadata that is not an object: nothing the relay reads
             self._metadata = parsed if isinstance(parsed, dict) else {}
         return self._metadata
 

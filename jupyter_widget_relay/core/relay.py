@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .buffers import TraitValue, split_state
+from .limits import LimitExceeded, Limits, check_new_buffers, check_new_model, refusal, state_names
 from .messages import (
     CONTROL_TARGET,
     WIDGET_TARGET,
@@ -67,8 +69,12 @@ class KernelRelay:
         *,
         on_dirty: Callable[[], None] | None = None,
         on_kernel_write: Callable[[], None] | None = None,
+        limits: Limits | None = None,
+        timer: Callable[[str, float], None] | None = None,
     ) -> None:
         self.kernel_id = kernel_id
+        self.limits = limits or Limits()
+        self._timer = timer
         self.table = WidgetTable()
         self.kernel_session = uuid.uuid4().hex
         self.relay_session = uuid.uuid4().hex
@@ -114,9 +120,12 @@ class KernelRelay:
             info.port.send(envelope)
 
     def broadcast(self, envelope: Envelope, exclude: str | None = None) -> None:
+        started = time.perf_counter()
         for client_id, info in list(self._clients.items()):
             if client_id != exclude:
                 info.port.send(envelope)
+        if self._timer is not None:
+            self._timer("fanout", time.perf_counter() - started)
 
     # -- kernel -> clients ---------------------------------------------------------------
 
@@ -125,7 +134,7 @@ class KernelRelay:
         if isinstance(session, str) and session:
             self.kernel_session = session
         msg_type = env.msg_type
-        self.count("kernel", msg_type)
+        self.count("from_kernel", msg_type)
         try:
             if msg_type == "comm_msg":
                 self._kernel_comm_msg(env)
@@ -249,9 +258,11 @@ class KernelRelay:
     # -- clients -> kernel ---------------------------------------------------------------
 
     def handle_client_message(self, port: ClientPort, env: Envelope) -> bool:
-        """Handle a frontend's shell message; return whether it should go on to the kernel."""
+        """Handle a frontend's shell message; return whether it should go on to the kernel.
+
+        A message the relay refuses (malformed, or over a limit) goes nowhere; its sender
+        is told why, and its model is put back to the table's values."""
         msg_type = env.msg_type
-        self.count("client", msg_type)
         try:
             if msg_type == "comm_msg":
                 return self._client_comm_msg(port, env)
@@ -262,11 +273,29 @@ class KernelRelay:
             if msg_type == "comm_info_request":
                 return self._client_comm_info(port, env)
         except MessageError as error:
-            self.reject("client", "malformed", f"{port.client_id}: {error}")
+            self.refuse(port, env, "malformed", f"malformed {msg_type}: {error}")
+            return False
+        except LimitExceeded as error:
+            self.refuse(port, env, error.reason, str(error))
             return False
         finally:
             self._sync.flush(env.header)
         return True
+
+    def refuse(self, port: ClientPort, env: Envelope, reason: str, text: str) -> None:
+        self.reject("client", reason, f"{port.client_id}: {text}")
+        try:
+            content = env.content
+        except MessageError:
+            content = {}
+        comm_id = content.get("comm_id")
+        model = self.table.get(comm_id) if isinstance(comm_id, str) else None
+        data = content.get("data")
+        is_update = isinstance(data, dict) and data.get("method") == "update"
+        known = (model.state.keys() | model.buffers.keys()) if model and is_update else set()
+        names = [name for name in state_names(data) if name in known]
+        for message in refusal(self.kernel_session, env, f"not applied: {text}", model, names):
+            port.send(message)
 
     def _control_comms(self, port: ClientPort) -> set[str]:
         info = self._clients.get(port.client_id)
@@ -279,6 +308,8 @@ class KernelRelay:
             self._control_comms(port).add(comm_id)
             return False
         if target == WIDGET_TARGET:
+            check_new_model(self.limits, self.table)
+            check_new_buffers(self.limits, self.table, env.buffers)
             self._open_model(comm_id, data, env.buffers)
             peer_copy = compose(
                 "comm_open",
@@ -362,6 +393,7 @@ class KernelRelay:
             return True
         if comm_id in self._outputs and not self._strip_output_write(env, data):
             return False
+        check_new_buffers(self.limits, self.table, env.buffers)
         traits = split_state(
             data.get("state", {}), data.get("buffer_paths"), env.buffers, self.table.store
         )
@@ -388,6 +420,7 @@ class KernelRelay:
 
     def send_snapshot(self, port: ClientPort, control_comm_id: str, parent: JSONDict) -> None:
         """Answer ``request_states`` from the table, in ``port``'s place in the stream."""
+        started = time.perf_counter()
         states, paths, buffers = self.table.snapshot()
         port.send(
             comm_msg(
@@ -400,6 +433,8 @@ class KernelRelay:
         )
         self._sync.joined(port.client_id)
         self.count("relay", "snapshot")
+        if self._timer is not None:
+            self._timer("snapshot", time.perf_counter() - started)
 
     # -- plumbing ------------------------------------------------------------------------
 

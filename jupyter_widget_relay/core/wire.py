@@ -10,29 +10,49 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import struct
 from typing import Any
 
-from .messages import Envelope, MessageError
+from .messages import Envelope, MessageError, load_json
 
 V1_PROTOCOL = "v1.kernel.websocket.jupyter.org"
 CHANNELS = frozenset({"shell", "control", "stdin", "iopub"})
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def pack(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, allow_nan=False, default=str).encode(
-        "utf8", errors="surrogateescape"
-    )
+    text = json.dumps(obj, ensure_ascii=False, allow_nan=False, default=str)
+    try:
+        return text.encode("utf8")
+    except UnicodeEncodeError:
+        # A lone surrogate (JSON allows "\ud800"; browsers send it for a split emoji) has
+        # no UTF-8 form: escape non-ASCII instead, which every JSON reader decodes the same.
+        return json.dumps(obj, ensure_ascii=True, allow_nan=False, default=str).encode("ascii")
 
 
 def _json_object(data: bytes | str, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise MessageError(f"{what} is not valid JSON: {error}") from None
+    value = load_json(data, what)
     if not isinstance(value, dict):
         raise MessageError(f"{what} is not a JSON object")
     return value
+
+
+def _check_header(header: dict[str, Any]) -> None:
+    """What ``jupyter_client.Session.deserialize`` needs, so the relay never acts on a
+    message the kernel then drops (its parent would never come back to settle it)."""
+    if not isinstance(header.get("msg_type"), str):
+        raise MessageError("header has no string msg_type")
+    msg_id = header.get("msg_id")
+    if not isinstance(msg_id, str) or not msg_id:
+        raise MessageError("header has no non-empty string msg_id")
+    version = header.get("version", "5")
+    try:
+        int(version.split(".")[0])
+    except (AttributeError, ValueError):
+        raise MessageError(f"header version {version!r} is not a protocol version") from None
 
 
 def parse_v1(frame: bytes) -> tuple[str, list[bytes]]:
@@ -73,8 +93,7 @@ def envelope_from_parts(channel: str, parts: list[bytes]) -> Envelope:
         raise MessageError(f"message has {len(parts)} parts; at least 4 are required")
     header = _json_object(parts[0], "header")
     parent = _json_object(parts[1], "parent_header") if parts[1] else {}
-    if not isinstance(header.get("msg_type"), str):
-        raise MessageError("header has no string msg_type")
+    _check_header(header)
     env = Envelope(
         header,
         parent,
@@ -106,8 +125,9 @@ def parse_legacy(frame: bytes | str) -> Envelope:
         msg = _json_object(chunks[0], "message")
         buffers = chunks[1:]
     header = msg.get("header")
-    if not isinstance(header, dict) or not isinstance(header.get("msg_type"), str):
-        raise MessageError("message header is missing or has no msg_type")
+    if not isinstance(header, dict):
+        raise MessageError("message header is missing")
+    _check_header(header)
     parent = msg.get("parent_header") or {}
     content = msg.get("content") or {}
     metadata = msg.get("metadata") or {}
@@ -161,6 +181,8 @@ def legacy_frame(env: Envelope) -> bytes | str:
             "buffers": [],
         }
         text = json.dumps(msg, ensure_ascii=False, default=str)
+        if _SURROGATE.search(text):  # not encodable as UTF-8: see pack()
+            text = json.dumps(msg, ensure_ascii=True, default=str)
         if env.buffers:
             chunks = [text.encode("utf8"), *env.buffers]
             offsets = [4 * (len(chunks) + 1)]

@@ -1,0 +1,84 @@
+"""What a client may make the relay store, and how a refusal reaches that client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .buffers import join_state
+from .messages import Envelope, JSONDict, comm_msg, compose
+from .table import WidgetModel, WidgetTable
+
+
+@dataclass(slots=True)
+class Limits:
+    """0 means no limit. Kernel messages are never refused (the kernel is the authority);
+    these bound what clients can add."""
+
+    max_buffer_bytes: int = 0
+    max_models: int = 0
+
+
+class LimitExceeded(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def check_new_buffers(limits: Limits, table: WidgetTable, buffers: list[bytes]) -> None:
+    if not limits.max_buffer_bytes or not buffers:
+        return
+    incoming = sum(len(buffer) for buffer in buffers)
+    if table.buffer_bytes + incoming > limits.max_buffer_bytes:
+        raise LimitExceeded(
+            "buffer_limit",
+            f"the kernel's widget buffers would exceed {limits.max_buffer_bytes} bytes "
+            "(c.WidgetRelay.max_buffer_bytes_per_kernel)",
+        )
+
+
+def check_new_model(limits: Limits, table: WidgetTable) -> None:
+    if limits.max_models and len(table) >= limits.max_models:
+        raise LimitExceeded(
+            "model_limit",
+            f"the kernel already has {len(table)} widget models "
+            "(c.WidgetRelay.max_models_per_kernel)",
+        )
+
+
+def refusal(
+    session: str, request: Envelope, text: str, model: WidgetModel | None, names: list[str]
+) -> list[Envelope]:
+    """Messages that tell the sender its widget message was not applied.
+
+    A stderr stream parented to the request (what jupyter_server itself sends when it
+    drops output), which stock frontends route to the widget's output area; and, for an
+    update, an ``echo_update`` answering the request with the table's values, so the
+    sender's model shows them again and stops waiting for an echo the kernel never sends.
+    """
+    notice = compose(
+        "stream",
+        {"name": "stderr", "text": f"[widget relay] {text}\n"},
+        session=session,
+        parent=request.header,
+    )
+    messages = [notice]
+    if model is not None and names:
+        values = [(name, model.trait(name)) for name in names]
+        state, paths, buffers = join_state(values)
+        data: JSONDict = {"method": "echo_update", "state": state, "buffer_paths": paths}
+        messages.insert(
+            0,
+            comm_msg(model.model_id, data, session=session, parent=request.header, buffers=buffers),
+        )
+    return messages
+
+
+def state_names(data: Any) -> list[str]:
+    state = data.get("state") if isinstance(data, dict) else None
+    names = [name for name in state if isinstance(name, str)] if isinstance(state, dict) else []
+    paths = data.get("buffer_paths") if isinstance(data, dict) else None
+    for path in paths if isinstance(paths, list) else []:
+        if isinstance(path, list) and path and isinstance(path[0], str) and path[0] not in names:
+            names.append(path[0])
+    return names
