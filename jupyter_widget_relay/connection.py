@@ -207,6 +207,32 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
         ZMQChannelsWebsocketConnection._open_sockets.add(self)
         return connected
 
+    def _answer_kernel_info(self, request: Envelope) -> bool:
+        """While a cell runs, answer kernel_info_request from the reply the relay keeps:
+        JupyterLab holds a new connection's messages until that reply (up to 3 s), and the
+        kernel would answer only after the cell."""
+        link, port = self._link, self._port
+        busy = getattr(self.kernel_manager, "execution_state", None) == "busy"
+        if link is None or port is None or link.kernel_info is None or not busy:
+            return False
+        session = link.relay.kernel_session
+        port.send(
+            compose(
+                "kernel_info_reply",
+                dict(link.kernel_info),
+                session=session,
+                parent=request.header,
+                channel="shell",
+            )
+        )
+        # kernel_info_request is an "untracked" type: this idle finishes the request without
+        # changing the kernel status the frontend shows.
+        port.send(
+            compose("status", {"execution_state": "idle"}, session=session, parent=request.header)
+        )
+        link.relay.count("relay", "kernel_info")
+        return True
+
     def _notify_refused(self, text: str) -> None:
         """Tell a client about a message that could not even be read (no parent to cite)."""
         if self._link is None or self._port is None:
@@ -276,6 +302,12 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
         relay.count("from_client", msg_type)
         relayed = channel == "shell" and msg_type in RELAYED_REQUEST_TYPES
         if relayed and not relay.handle_client_message(self._port, envelope):
+            return
+        if (
+            channel == "shell"
+            and msg_type == "kernel_info_request"
+            and self._answer_kernel_info(envelope)
+        ):
             return
         allowed = self.multi_kernel_manager.allowed_message_types
         if allowed and msg_type not in allowed:

@@ -80,6 +80,7 @@ class KernelLink:
         self._iopub: Any = None
         self._shell: Any = None
         self._writes_scheduled = False
+        self.kernel_info: dict[str, Any] | None = None
         self._parked: ParkedPort | None = None
         self._buffered_messages_limit = buffered_messages_limit
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -95,8 +96,9 @@ class KernelLink:
         self.ports = list(self.kernel_manager.ports)
         self._iopub = self.kernel_manager.connect_iopub()
         self._iopub.on_recv(self._on_iopub)
+        self.kernel_info = None
         self._shell = self.kernel_manager.connect_shell()
-        self._shell.on_recv(lambda msg_list: None)  # replies to the relay's own writes
+        self._shell.on_recv(self._on_shell_reply)
         self._spawn(self._nudge())
 
     async def _nudge(self) -> None:
@@ -105,18 +107,27 @@ class KernelLink:
             # A busy kernel publishes soon anyway; a request would only queue behind the cell.
             await self.ready.wait()
             return
-        shell = self.kernel_manager.connect_shell()
+        for _ in range(240):
+            if self.ready.is_set() or self.closed or self._shell is None:
+                return
+            self.session.send(self._shell, "kernel_info_request")
+            try:
+                await asyncio.wait_for(self.ready.wait(), timeout=0.5)
+            except asyncio.TimeoutError:
+                continue
+
+    def _on_shell_reply(self, msg_list: list[bytes]) -> None:
+        """Replies to the relay's own requests: keep the kernel's kernel_info_reply, which
+        lets browsers that connect while a cell runs start at once."""
         try:
-            for _ in range(240):
-                if self.ready.is_set() or self.closed:
-                    return
-                self.session.send(shell, "kernel_info_request")
-                try:
-                    await asyncio.wait_for(self.ready.wait(), timeout=0.5)
-                except asyncio.TimeoutError:
-                    continue
-        finally:
-            shell.close()
+            _, parts = self.session.feed_identities(msg_list)
+            reply = envelope_from_parts(
+                "shell", [part for part in parts[1:] if isinstance(part, bytes)]
+            )
+            if reply.msg_type == "kernel_info_reply" and reply.content.get("status") == "ok":
+                self.kernel_info = dict(reply.content)
+        except (MessageError, ValueError) as error:
+            self._log.debug("widget relay: unreadable shell reply: %s", error)
 
     def _on_iopub(self, msg_list: list[bytes]) -> None:
         try:

@@ -193,3 +193,36 @@ async def test_connected_client_never_sees_widget_message_twice_or_out_of_order(
             and "value" in m["content"]["data"].get("state", {})
         ]
         assert values == list(range(2, 302))
+
+
+async def test_kernel_info_answered_while_busy(
+    start_kernel: Any, connect: Any, relay_manager: Any
+) -> None:
+    kernel_id = await start_kernel()
+    a = await connect(kernel_id)
+    idle_request = a.send("kernel_info_request", {})
+    own = await a.wait_for(
+        lambda m: (
+            m["header"]["msg_type"] == "kernel_info_reply"
+            and m["parent_header"]["msg_id"] == idle_request["header"]["msg_id"]
+        )
+    )
+    relay = relay_manager.link_for(kernel_id).relay
+    assert relay.counters["relay", "kernel_info"] == 0, "an idle kernel answers for itself"
+    cell = a.start_execute("import time; time.sleep(5)")
+    await a.wait_for(
+        lambda m: (
+            m["header"]["msg_type"] == "status"
+            and m["parent_header"].get("msg_id") == cell["header"]["msg_id"]
+        )
+    )
+    late = await connect(kernel_id, "json")
+    started = time.monotonic()
+    request = late.send("kernel_info_request", {})
+    reply = await late.wait_for(lambda m: m["header"]["msg_type"] == "kernel_info_reply")
+    await late.wait_for(lambda m: is_idle_after(m, request))
+    assert time.monotonic() - started < 1.0
+    assert reply["parent_header"]["msg_id"] == request["header"]["msg_id"]
+    assert reply["content"]["protocol_version"] == own["content"]["protocol_version"]
+    assert reply["content"]["language_info"]["name"] == "python"
+    assert not any(is_idle_after(m, cell) for m in a.messages)
