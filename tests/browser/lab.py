@@ -33,8 +33,10 @@ from playwright.sync_api import (
     BrowserContext,
     ConsoleMessage,
     Error,
+    Locator,
     Page,
     Playwright,
+    expect,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -187,21 +189,36 @@ class LabServer:
         except OSError:
             return ""
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """Stop the server (SIGINT twice like Ctrl-C, then SIGKILL)."""
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server: SIGTERM (graceful: kernels are shut down; SIGINT
+        would ask for a confirmation on stdin), then SIGKILL for the whole
+        process group (kernels included) if it is still there."""
         proc = self.process
         if proc.poll() is not None:
             return
+        started = time.monotonic()
         with contextlib.suppress(ProcessLookupError):
-            # jupyter_server asks for confirmation on the first SIGINT when it
-            # has a tty; without one a single SIGINT shuts it down.
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=timeout)
+            how = "exited"
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait(timeout=5)
+            how = "killed"
+        # The server runs in its own session: take its kernels down with it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+        with contextlib.suppress(OSError), self.log_path.open("a") as log:
+            log.write(f"\n# test harness: server {how} after {time.monotonic() - started:.1f} s\n")
+
+
+def _user_settings(settings_dir: Path) -> None:
+    """Quiet user settings: no news / update toasts over the page."""
+    notification = settings_dir / "@jupyterlab" / "apputils-extension"
+    notification.mkdir(parents=True, exist_ok=True)
+    (notification / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
 
 
 def _labconfig(config_dir: Path, collaborative: bool) -> None:
@@ -289,6 +306,7 @@ def start_lab(
         directory.mkdir(parents=True, exist_ok=True)
     config_dir = home_dir / "config"
     _labconfig(config_dir, collaborative)
+    _user_settings(home_dir / "lab-settings")
 
     extra_path: Path | None = None
     if use_local_build and (LOCAL_LABEXTENSION / "package.json").exists():
@@ -436,10 +454,10 @@ class LabUser:
         self.page.goto(self.server.lab_url(path), wait_until="domcontentloaded")
         wait_for_lab(self.page)
 
-    def open_notebook(self, path: str) -> None:
-        """Open a notebook and wait until its kernel is idle."""
+    def open_notebook(self, path: str) -> str:
+        """Open a notebook, wait until its kernel is idle; return the kernel id."""
         self.open_lab(path)
-        wait_for_notebook(self.page)
+        return wait_for_notebook(self.page)
 
     # ---- cells
 
@@ -482,38 +500,79 @@ def current_notebook(page: Page) -> str:
     return ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
 
-def wait_for_notebook(page: Page, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
-    """Wait for a visible notebook with an idle kernel."""
+def wait_for_notebook(page: Page, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> str:
+    """Wait for a visible notebook whose kernel is connected and idle; return
+    the kernel id.
+
+    The execution indicator alone is not enough: it says "idle" before the
+    session has a kernel, and running a cell then opens a "Select Kernel"
+    dialog. The relay's status item carries the session's kernel id in
+    ``data-kernel-id`` whatever the relay state.
+    """
     panel = current_notebook(page)
     page.wait_for_selector(f"{panel} .jp-Notebook .jp-Cell", timeout=timeout_ms)
+    status = page.locator(f"{panel} .jp-WidgetRelay-status")
+    expect(status).to_have_attribute("data-kernel-id", re.compile(".+"), timeout=timeout_ms)
     page.wait_for_selector(
         f"{panel} .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout_ms
     )
+    return status.get_attribute("data-kernel-id") or ""
 
 
 def cell_selector(page: Page, index: int) -> str:
     return f"{current_notebook(page)} .jp-Notebook .jp-Cell >> nth={index}"
 
 
+def _prompt(cell: Locator) -> str:
+    return (cell.locator(".jp-InputPrompt").text_content() or "").strip()
+
+
+def focus_editor(page: Page, index: int, timeout_ms: int = 10_000) -> Locator:
+    """Put cell ``index`` in edit mode (the page may still move focus right
+    after loading, so retry until the notebook reports edit mode)."""
+    cell = page.locator(cell_selector(page, index))
+    notebook = page.locator(f"{current_notebook(page)} .jp-Notebook")
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        cell.locator(".jp-InputArea-editor .cm-content").click()
+        try:
+            expect(notebook).to_have_class(re.compile(r"\bjp-mod-editMode\b"), timeout=1_000)
+            expect(cell).to_have_class(re.compile(r"\bjp-mod-active\b"), timeout=1_000)
+            return cell
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+
+
 def run_cell(page: Page, index: int, source: str | None = None, timeout_ms: int = 60_000) -> None:
     """Optionally replace the source of code cell ``index``, run it (Ctrl-Enter)
     and wait until it has finished (prompt shows a number)."""
-    cell = page.locator(cell_selector(page, index))
-    editor = cell.locator(".jp-InputArea-editor .cm-content")
-    editor.click()
+    cell = focus_editor(page, index)
     if source is not None:
         page.keyboard.press("ControlOrMeta+A")
         page.keyboard.press("Delete")
         page.keyboard.insert_text(source)
+    before = _prompt(cell)
     page.keyboard.press("Control+Enter")
-    prompt = cell.locator(".jp-InputPrompt")
     deadline = time.monotonic() + timeout_ms / 1000
+    started = False
+    retry_at = time.monotonic() + 5
+    text = before
     while time.monotonic() < deadline:
-        text = (prompt.text_content() or "").strip()
-        if re.fullmatch(r"\[\d+\]:", text):
+        text = _prompt(cell)
+        if text == "[*]:" or text != before:
+            started = True
+        if started and re.fullmatch(r"\[\d+\]:", text):
             return
+        if not started and time.monotonic() > retry_at:
+            # The key press was lost (focus moved): press again.
+            focus_editor(page, index)
+            page.keyboard.press("Control+Enter")
+            retry_at = time.monotonic() + 5
         page.wait_for_timeout(100)
-    raise TimeoutError(f"cell {index} did not finish in {timeout_ms} ms (prompt {text!r})")
+    dialogs = page.locator(".jp-Dialog").all_inner_texts()
+    detail = f"; dialog open: {' | '.join(dialogs)!r}" if dialogs else ""
+    raise TimeoutError(f"cell {index} did not finish in {timeout_ms} ms (prompt {text!r}){detail}")
 
 
 def wait_for_widget(
