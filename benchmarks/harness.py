@@ -23,6 +23,11 @@ from tornado.websocket import websocket_connect
 from jupyter_widget_relay.core import wire
 from tests.client import KernelClient
 
+from .light import LightClient
+from .light import connect as light_connect
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -36,6 +41,10 @@ class Server:
     token: str
     relay: bool
     process: asyncio.subprocess.Process
+
+    @property
+    def pid(self) -> int:
+        return int(self.process.pid)
 
     async def request(self, method: str, path: str, body: Any = None) -> Any:
         response = await AsyncHTTPClient().fetch(
@@ -52,6 +61,19 @@ class Server:
     async def start_kernel(self) -> str:
         return str((await self.request("POST", "/api/kernels", {"name": "python3"}))["id"])
 
+    async def light(self, kernel_id: str) -> LightClient:
+        """A cheap load client (see light.py), connected and ready."""
+        client = await light_connect(self.url, self.token, kernel_id)
+        await client.ready()
+        return client
+
+    async def lights(self, kernel_id: str, count: int, batch: int = 25) -> list[LightClient]:
+        clients: list[LightClient] = []
+        for start in range(0, count, batch):
+            size = min(batch, count - start)
+            clients += await asyncio.gather(*(self.light(kernel_id) for _ in range(size)))
+        return clients
+
     async def connect(self, kernel_id: str, protocol: str = "v1") -> KernelClient:
         session = uuid.uuid4().hex
         ws_url = self.url.replace("http", "ws", 1)
@@ -65,14 +87,23 @@ class Server:
 
 
 @asynccontextmanager
-async def jupyter_server(relay: bool, extra: list[str] | None = None) -> AsyncIterator[Server]:
+async def jupyter_server(
+    relay: bool, extra: list[str] | None = None, zmq_max_sockets: int = 0
+) -> AsyncIterator[Server]:
     root = tempfile.mkdtemp(prefix="relay-bench-")
     port, token = free_port(), uuid.uuid4().hex
     env = dict(
         os.environ,
         JUPYTER_CONFIG_DIR=os.path.join(root, "config"),
         JUPYTER_RUNTIME_DIR=os.path.join(root, "runtime"),
+        PYTHONPATH=os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")])),
     )
+    if zmq_max_sockets:
+        env["RELAY_BENCH_ZMQ_MAX_SOCKETS"] = str(zmq_max_sockets)
+        extra = [
+            *(extra or []),
+            "--ServerApp.kernel_manager_class=benchmarks.zmq_sockets.ManySocketsKernelManager",
+        ]
     command = [
         sys.executable,
         "-m",
@@ -88,8 +119,17 @@ async def jupyter_server(relay: bool, extra: list[str] | None = None) -> AsyncIt
         "--log-level=WARN",
         *(extra or []),
     ]
+    log_dir = os.environ.get("RELAY_BENCH_LOG_DIR")  # keep the servers' logs there
+    log = (
+        os.open(
+            os.path.join(log_dir, f"server-{'relay' if relay else 'stock'}-{port}.log"),
+            os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+        )
+        if log_dir
+        else subprocess.DEVNULL
+    )
     process = await asyncio.create_subprocess_exec(
-        *command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        *command, env=env, stdout=subprocess.DEVNULL, stderr=log
     )
     server = Server(f"http://127.0.0.1:{port}", token, relay, process)
     try:
@@ -111,6 +151,8 @@ async def jupyter_server(relay: bool, extra: list[str] | None = None) -> AsyncIt
             process.kill()
             await process.wait()
         shutil.rmtree(root, ignore_errors=True)
+        if log != subprocess.DEVNULL:
+            os.close(log)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -119,3 +161,74 @@ def percentile(values: list[float], fraction: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
     return ordered[index]
+
+
+# -- process accounting from /proc (Linux), for server, kernel and client CPU and memory --
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0.0 where /proc is unavailable)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as listing:
+                found += [int(child) for child in listing.read().split()]
+    except OSError:
+        pass
+    return found
+
+
+class CpuMeter:
+    """CPU seconds used by the server, its kernels and this (client) process over a block."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    def __enter__(self) -> CpuMeter:
+        self._start = self._read()
+        self._wall = time.monotonic()
+        return self
+
+    def _read(self) -> tuple[float, float, float]:
+        return (
+            cpu_seconds(self.server.pid),
+            sum(cpu_seconds(pid) for pid in children(self.server.pid)),
+            time.process_time(),
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._read()
+        self.wall = time.monotonic() - self._wall
+        self.server_cpu, self.kernel_cpu, self.client_cpu = (
+            b - a for a, b in zip(self._start, end, strict=True)
+        )
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "wall_s": round(self.wall, 3),
+            "server_cpu_s": round(self.server_cpu, 3),
+            "kernel_cpu_s": round(self.kernel_cpu, 3),
+            "client_cpu_s": round(self.client_cpu, 3),
+        }

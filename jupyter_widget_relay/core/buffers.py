@@ -153,6 +153,20 @@ def _step(container: Any, key: str | int, path: Sequence[Any]) -> Any:
     raise MessageError(f"buffer path {path!r} points nowhere in the state")
 
 
+def _check_disjoint(paths: list[Path]) -> None:
+    """No buffer may sit inside another: the kernel's ``_put_buffers`` would fail on it (or
+    keep only one), so the relay must not store it. ipywidgets never sends such paths."""
+    if len(paths) < 2:
+        return
+    seen = set(paths)
+    if len(seen) < len(paths):
+        raise MessageError("buffer paths repeat")
+    for path in paths:
+        for end in range(1, len(path)):
+            if path[:end] in seen:
+                raise MessageError(f"buffer path {list(path)!r} lies inside another buffer")
+
+
 def split_state(
     state: Any,
     buffer_paths: Any,
@@ -174,6 +188,7 @@ def split_state(
             f"message has {len(buffer_paths)} buffer paths but only {len(buffers)} buffers"
         )
     checked = [_check_path(state, path) for path in buffer_paths]
+    _check_disjoint(checked)
     grouped: dict[str, list[tuple[Path, Blob]]] = {}
     for path, data in zip(checked, buffers, strict=False):
         grouped.setdefault(str(path[0]), []).append((path, store.intern(data)))

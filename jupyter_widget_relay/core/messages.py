@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -41,10 +42,36 @@ def _nested_deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
-def load_json(data: bytes | bytearray | memoryview | str, what: str = "message part") -> Any:
+# A surrogate escape ("\ud83d") in JSON text; Python combines a high and a low one into
+# one character, so only lone ones survive parsing, and the kernel cannot send them back.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def load_json(
+    data: bytes | bytearray | memoryview | str,
+    what: str = "message part",
+    max_depth: int = MAX_JSON_DEPTH,
+) -> Any:
     """Parse JSON the way the kernel's ``jupyter_client.Session`` can: UTF-8 text (no other
-    encodings, no byte order mark), no NaN or Infinity, nested at most ``MAX_JSON_DEPTH``
-    levels. Anything else raises MessageError."""
+    encodings, no byte order mark), no NaN or Infinity, nested at most ``max_depth``
+    levels, no lone surrogates (the kernel's packer cannot encode them, so it could
+    neither echo nor store such a value). Anything else raises MessageError."""
     try:
         text = data if isinstance(data, str) else bytes(data).decode("utf-8")
         value = json.loads(text, parse_constant=_refuse_constant)
@@ -56,10 +83,12 @@ def load_json(data: bytes | bytearray | memoryview | str, what: str = "message p
         raise MessageError(f"{what} is not valid JSON: {error}") from None
     if (
         isinstance(value, (dict, list))
-        and text.count("[") + text.count("{") > MAX_JSON_DEPTH
-        and _nested_deeper_than(value, MAX_JSON_DEPTH)
+        and text.count("[") + text.count("{") > max_depth
+        and _nested_deeper_than(value, max_depth)
     ):
-        raise MessageError(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
+        raise MessageError(f"{what} is nested deeper than {max_depth} levels")
+    if _SURROGATE_ESCAPE.search(text) and _holds_lone_surrogate(value):
+        raise MessageError(f"{what} holds a lone UTF-16 surrogate, which is not Unicode text")
     return value
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,6 +16,9 @@ from .messages import MessageError
 
 if TYPE_CHECKING:
     from .sync import TraitSync
+
+
+_INTERN_MAX = 64  # characters: trait names, model names, enum-like values
 
 
 @dataclass(slots=True, eq=False)
@@ -131,7 +135,14 @@ class WidgetTable:
             if value.json is MISSING:
                 model.state.pop(name, None)
             else:
-                model.state[name] = value.json
+                # Every model of a class repeats the same trait names and many of the same
+                # short strings ("@jupyter-widgets/controls", "IntSliderModel", ...); each
+                # message's JSON parse makes new copies. Interned, a model holds references
+                # (interned strings are freed with their last reference: no growth).
+                json_value = value.json
+                if type(json_value) is str and len(json_value) <= _INTERN_MAX:
+                    json_value = sys.intern(json_value)
+                model.state[sys.intern(name) if type(name) is str else name] = json_value
             if value.buffers:
                 model.buffers[name] = value.buffers
         model._state_bytes = -1

@@ -14,16 +14,37 @@ import re
 import struct
 from typing import Any
 
-from .messages import Envelope, MessageError, load_json
+from .messages import MAX_JSON_DEPTH, Envelope, MessageError, load_json
+
+try:  # jupyter_client's optional fast JSON packer: about 4x faster than json here
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is optional
+    _orjson = None  # type: ignore[assignment]
 
 V1_PROTOCOL = "v1.kernel.websocket.jupyter.org"
+LEGACY_DEPTH = MAX_JSON_DEPTH + 1  # the legacy message object holds the parts one level down
 CHANNELS = frozenset({"shell", "control", "stdin", "iopub"})
 
 
+_ORJSON_OPTIONS = (
+    0
+    if _orjson is None
+    else _orjson.OPT_PASSTHROUGH_DATETIME
+    | _orjson.OPT_PASSTHROUGH_DATACLASS
+    | _orjson.OPT_PASSTHROUGH_SUBCLASS
+)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def pack(obj: Any) -> bytes:
+    if _orjson is not None:
+        # Passthrough options send datetimes, dataclasses and subclasses of builtins to
+        # ``default=str`` as json.dumps would. Anything orjson refuses (lone surrogates,
+        # integers over 64 bits, non-string keys, nesting past 254) falls back to json.
+        try:
+            return _orjson.dumps(obj, default=str, option=_ORJSON_OPTIONS)
+        except (TypeError, ValueError):
+            pass
     text = json.dumps(obj, ensure_ascii=False, allow_nan=False, default=str)
     try:
         return text.encode("utf8")
@@ -33,8 +54,8 @@ def pack(obj: Any) -> bytes:
         return json.dumps(obj, ensure_ascii=True, allow_nan=False, default=str).encode("ascii")
 
 
-def _json_object(data: bytes | str, what: str) -> dict[str, Any]:
-    value = load_json(data, what)
+def _json_object(data: bytes | str, what: str, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
+    value = load_json(data, what, max_depth)
     if not isinstance(value, dict):
         raise MessageError(f"{what} is not a JSON object")
     return value
@@ -108,7 +129,7 @@ def envelope_from_parts(channel: str, parts: list[bytes]) -> Envelope:
 
 def parse_legacy(frame: bytes | str) -> Envelope:
     if isinstance(frame, str):
-        msg = _json_object(frame, "message")
+        msg = _json_object(frame, "message", LEGACY_DEPTH)
         buffers: list[bytes] = []
     else:
         frame = bytes(frame)
@@ -122,7 +143,7 @@ def parse_legacy(frame: bytes | str) -> Envelope:
         if any(a > b for a, b in itertools.pairwise(offsets)):
             raise MessageError("binary frame offsets are not increasing")
         chunks = [frame[a:b] for a, b in itertools.pairwise(offsets)]
-        msg = _json_object(chunks[0], "message")
+        msg = _json_object(chunks[0], "message", LEGACY_DEPTH)
         buffers = chunks[1:]
     header = msg.get("header")
     if not isinstance(header, dict):
