@@ -14,37 +14,31 @@ import re
 import struct
 from typing import Any
 
-from .messages import MAX_JSON_DEPTH, Envelope, MessageError, load_json
+import orjson
 
-try:  # jupyter_client's optional fast JSON packer: about 4x faster than json here
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - orjson is optional
-    _orjson = None  # type: ignore[assignment]
+from .messages import MAX_JSON_DEPTH, Envelope, MessageError, load_json
 
 V1_PROTOCOL = "v1.kernel.websocket.jupyter.org"
 LEGACY_DEPTH = MAX_JSON_DEPTH + 1  # the legacy message object holds the parts one level down
 CHANNELS = frozenset({"shell", "control", "stdin", "iopub"})
 
 
+# Datetimes, dataclasses and subclasses of builtins go to ``default=str``, as with json.dumps.
 _ORJSON_OPTIONS = (
-    0
-    if _orjson is None
-    else _orjson.OPT_PASSTHROUGH_DATETIME
-    | _orjson.OPT_PASSTHROUGH_DATACLASS
-    | _orjson.OPT_PASSTHROUGH_SUBCLASS
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def pack(obj: Any) -> bytes:
-    if _orjson is not None:
-        # Passthrough options send datetimes, dataclasses and subclasses of builtins to
-        # ``default=str`` as json.dumps would. Anything orjson refuses (lone surrogates,
-        # integers over 64 bits, non-string keys, nesting past 254) falls back to json.
-        try:
-            return _orjson.dumps(obj, default=str, option=_ORJSON_OPTIONS)
-        except (TypeError, ValueError):
-            pass
+    # Anything orjson refuses (lone surrogates, integers over 64 bits, non-string keys,
+    # nesting past 254) falls back to json.
+    try:
+        return orjson.dumps(obj, default=str, option=_ORJSON_OPTIONS)
+    except (TypeError, ValueError):
+        pass
     text = json.dumps(obj, ensure_ascii=False, allow_nan=False, default=str)
     try:
         return text.encode("utf8")
