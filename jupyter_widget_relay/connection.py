@@ -19,7 +19,25 @@ if TYPE_CHECKING:
     from .manager import RelayManager
 
 RELAYED_REQUEST_TYPES = COMM_MSG_TYPES | {"comm_info_request"}
+# Message types counted by name; anything else a client invents is counted as "other",
+# so clients cannot grow the counters (and /metrics labels) without bound.
+CLIENT_MSG_TYPES = RELAYED_REQUEST_TYPES | {
+    "execute_request",
+    "inspect_request",
+    "complete_request",
+    "history_request",
+    "is_complete_request",
+    "kernel_info_request",
+    "shutdown_request",
+    "interrupt_request",
+    "debug_request",
+    "input_reply",
+    "create_subshell_request",
+    "delete_subshell_request",
+    "list_subshell_request",
+}
 OWN_CHANNELS = ("shell", "control", "stdin")
+LINK_READY_TIMEOUT = 5.0  # seconds
 
 
 class WebsocketPort:
@@ -154,7 +172,9 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
         if self._link is None:
             return
         try:
-            await asyncio.wait_for(self._link.ready.wait(), timeout=self.kernel_info_timeout)
+            # The relay's subscription is normally live long before; do not hold a new
+            # connection's replies for long if it is not (stock does not block on iopub).
+            await asyncio.wait_for(self._link.ready.wait(), timeout=LINK_READY_TIMEOUT)
         except asyncio.TimeoutError:
             self.log.warning("widget relay: kernel %s iopub not ready", self.kernel_id)
 
@@ -299,7 +319,7 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
             self._notify_refused(f"unreadable message: {error}")
             return
         msg_type = envelope.msg_type
-        relay.count("from_client", msg_type)
+        relay.count("from_client", msg_type if msg_type in CLIENT_MSG_TYPES else "other")
         relayed = channel == "shell" and msg_type in RELAYED_REQUEST_TYPES
         if relayed and not relay.handle_client_message(self._port, envelope):
             return

@@ -88,7 +88,7 @@ class KernelLink:
 
     # -- subscription --------------------------------------------------------------------
 
-    def open(self) -> None:
+    def open(self, *, restarted: bool = False) -> None:
         """Subscribe to iopub and nudge the kernel until the subscription is live."""
         self._close_stream()
         self.ready.clear()
@@ -99,11 +99,14 @@ class KernelLink:
         self.kernel_info = None
         self._shell = self.kernel_manager.connect_shell()
         self._shell.on_recv(self._on_shell_reply)
-        self._spawn(self._nudge())
+        self._spawn(self._nudge(force=restarted))
 
-    async def _nudge(self) -> None:
-        """Send kernel_info_requests until an iopub message proves the subscription works."""
-        if getattr(self.kernel_manager, "execution_state", None) == "busy":
+    async def _nudge(self, force: bool = False) -> None:
+        """Send kernel_info_requests until an iopub message proves the subscription works.
+
+        After a restart the server may still report the dead kernel's "busy": nudge anyway.
+        """
+        if not force and getattr(self.kernel_manager, "execution_state", None) == "busy":
             # A busy kernel publishes soon anyway; a request would only queue behind the cell.
             await self.ready.wait()
             return
@@ -157,7 +160,7 @@ class KernelLink:
             "status", {"execution_state": "restarting"}, session=self.relay.kernel_session
         )
         self.relay.broadcast(status)
-        self.open()
+        self.open(restarted=True)
 
     def ports_changed(self) -> bool:
         return list(self.kernel_manager.ports) != self.ports

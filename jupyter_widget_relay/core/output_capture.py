@@ -30,6 +30,11 @@ class _Capture:
     display_ids: dict[str, list[int]] = field(default_factory=dict)
 
 
+def _display_id(content: dict[str, Any]) -> Any:
+    transient = content.get("transient")
+    return transient.get("display_id") if isinstance(transient, dict) else None
+
+
 def _as_output(msg_type: str, content: dict[str, Any]) -> dict[str, Any] | None:
     """The nbformat output a frontend's OutputAreaModel stores for an iopub message."""
     if msg_type == "stream":
@@ -126,7 +131,7 @@ class OutputCapture:
         ):
             outputs[-1] = {**last, "text": str(last.get("text", "")) + str(output["text"])}
             return outputs
-        display_id = (content.get("transient") or {}).get("display_id")
+        display_id = _display_id(content)
         if isinstance(display_id, str) and msg_type == "display_data":
             capture.display_ids.setdefault(display_id, []).append(len(outputs))
         outputs.append(output)
@@ -136,7 +141,7 @@ class OutputCapture:
     def _update_display(
         capture: _Capture, outputs: list[Any], content: dict[str, Any]
     ) -> list[Any] | None:
-        display_id = (content.get("transient") or {}).get("display_id")
+        display_id = _display_id(content)
         indices = capture.display_ids.get(display_id, []) if isinstance(display_id, str) else []
         if not indices:
             return None

@@ -93,6 +93,9 @@ class PeerSync:
             for name, sync in (model.sync or {}).items():
                 sync.set_shown(client_id, model.trait(name))
 
+    def is_pending(self, msg_id: str) -> bool:
+        return msg_id in self._pending
+
     def left(self, client_id: str) -> None:
         for model in self._models_in_flux():
             for name, sync in list((model.sync or {}).items()):

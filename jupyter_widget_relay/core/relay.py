@@ -123,7 +123,10 @@ class KernelRelay:
         started = time.perf_counter()
         for client_id, info in list(self._clients.items()):
             if client_id != exclude:
-                info.port.send(envelope)
+                try:
+                    info.port.send(envelope)
+                except MessageError as error:  # unreadable content a JSON client needs parsed
+                    self.reject("kernel", "unreadable", f"not sent to {client_id}: {error}")
         if self._timer is not None:
             self._timer("fanout", time.perf_counter() - started)
 
@@ -135,6 +138,14 @@ class KernelRelay:
             self.kernel_session = session
         msg_type = env.msg_type
         self.count("from_kernel", msg_type)
+        try:
+            env.content  # noqa: B018 - parse once, before anything is sent
+        except MessageError as error:
+            # v1 clients get the raw bytes, as stock would send them; JSON clients need the
+            # content parsed and are skipped (counted) in broadcast().
+            self.reject("kernel", "malformed", str(error))
+            self.broadcast(env)
+            return
         try:
             if msg_type == "comm_msg":
                 self._kernel_comm_msg(env)
@@ -149,7 +160,10 @@ class KernelRelay:
                     self._sync.kernel_handled(env.parent_msg_id, env.parent_header)
             else:
                 self.broadcast(env)
-                self._capture(env)
+                try:
+                    self._capture(env)
+                except MessageError as error:
+                    self.reject("kernel", "malformed", f"not captured: {error}")
         except MessageError as error:
             self.reject("kernel", "malformed", str(error))
             self.broadcast(env)
@@ -391,6 +405,10 @@ class KernelRelay:
             return False
         if method != "update":
             return True
+        if "buffer_paths" in data and not isinstance(data["buffer_paths"], list):
+            raise MessageError("'buffer_paths' must be a list")  # ipywidgets would fail on it
+        if self._sync.is_pending(env.msg_id):
+            raise MessageError(f"msg_id {env.msg_id!r} is already in use by a pending update")
         if comm_id in self._outputs and not self._strip_output_write(env, data):
             return False
         check_new_buffers(self.limits, self.table, env.buffers)
