@@ -64,7 +64,7 @@ def test_status_item_on_notebook(lab: LabServer, user: LabUser) -> None:
 def test_inspector_lists_models(lab: LabServer, user: LabUser) -> None:
     code, body = lab.relay_status()
     if code != 200 or not body["enabled"]:
-        pytest.skip("widget relay server extension not available")
+        pytest.fail("widget relay server extension not available (is it installed and enabled?)")
     lab.write_notebook(
         "inspect.ipynb",
         [

@@ -72,7 +72,7 @@ MODES = pytest.mark.parametrize(
 def require_relay(lab: LabServer) -> None:
     code, body = lab.relay_status()
     if code != 200 or not body.get("enabled"):
-        pytest.skip("widget relay server extension not available")
+        pytest.fail("widget relay server extension not available (is it installed and enabled?)")
 
 
 def start_cell(page: Page, index: int, timeout_ms: int = 15_000) -> None:
