@@ -192,17 +192,7 @@ class KernelClient:
 
     async def execute(self, code: str, timeout: float = 30) -> Message:
         """Run code and wait for its execute_reply; returns the request."""
-        request = self.send(
-            "execute_request",
-            {
-                "code": code,
-                "silent": False,
-                "store_history": False,
-                "user_expressions": {},
-                "allow_stdin": False,
-                "stop_on_error": True,
-            },
-        )
+        request = self.start_execute(code)
         await self.wait_for(lambda m: is_reply_to(m, request, "execute_reply"), timeout)
         await self.wait_for(lambda m: is_idle_after(m, request), timeout)
         return request
