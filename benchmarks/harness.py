@@ -98,7 +98,11 @@ async def jupyter_server(
         JUPYTER_RUNTIME_DIR=os.path.join(root, "runtime"),
         PYTHONPATH=os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")])),
     )
-    if zmq_max_sockets:
+    if zmq_max_sockets and relay:
+        # the relay's own setting (its default, 65535, applies when this is 0)
+        extra = [*(extra or []), f"--WidgetRelay.zmq_max_sockets={zmq_max_sockets}"]
+    elif zmq_max_sockets:
+        # stock has no such setting: the same cap through a kernel manager subclass
         env["RELAY_BENCH_ZMQ_MAX_SOCKETS"] = str(zmq_max_sockets)
         extra = [
             *(extra or []),

@@ -50,6 +50,7 @@ class LightClient(asyncio.Protocol):
         self._buffer = bytearray()
         self._upgraded = False
         self._waiters: list[Waiter] = []
+        self._value_waiters: dict[int, list[asyncio.Future[tuple[float, bytes]]]] = {}
 
     # -- asyncio.Protocol ----------------------------------------------------------------
 
@@ -61,12 +62,26 @@ class LightClient(asyncio.Protocol):
         self.closed = True
         if not self.handshake.done():
             self.handshake.set_exception(ConnectionError("closed during handshake"))
-        for _, future in self._waiters:
+        futures = [future for _, future in self._waiters]
+        futures += [future for waiting in self._value_waiters.values() for future in waiting]
+        for future in futures:
             if not future.done():
                 future.set_exception(ConnectionError("connection closed"))
         self._waiters.clear()
+        self._value_waiters.clear()
 
     def data_received(self, data: bytes) -> None:
+        if self._upgraded and not self._buffer and len(data) >= 2 and data[0] & 0x0F in (1, 2):
+            # the usual case: exactly one whole short text/binary frame, parsed in place
+            length = data[1] & 0x7F
+            start = 2 if length < 126 else 4 if length == 126 else 10
+            if length == 126 and len(data) >= 4:
+                length = int.from_bytes(data[2:4], "big")
+            elif length == 127 and len(data) >= 10:
+                length = int.from_bytes(data[2:10], "big")
+            if start + length == len(data):
+                self._on_message(data[start:])
+                return
         buf = self._buffer
         buf += data
         if not self._upgraded:
@@ -120,6 +135,10 @@ class LightClient(asyncio.Protocol):
                 self.last_value = value
                 if self.keep_arrivals and value not in self.arrivals:
                     self.arrivals[value] = now
+                waiting = self._value_waiters.pop(value, None) if self._value_waiters else None
+                for future in waiting or ():
+                    if not future.done():
+                        future.set_result((now, payload))
         if self._waiters:
             for waiter in list(self._waiters):
                 predicate, future = waiter
@@ -131,6 +150,13 @@ class LightClient(asyncio.Protocol):
         """A future for the (arrival time, frame) of the next frame matching ``predicate``."""
         future: asyncio.Future[tuple[float, bytes]] = asyncio.get_running_loop().create_future()
         self._waiters.append((predicate, future))
+        return future
+
+    def wait_for_value(self, value: int) -> asyncio.Future[tuple[float, bytes]]:
+        """Like ``wait_for`` a widget ``comm_msg`` whose first ``"value"`` is ``value``,
+        without a predicate run on every frame."""
+        future: asyncio.Future[tuple[float, bytes]] = asyncio.get_running_loop().create_future()
+        self._value_waiters.setdefault(value, []).append(future)
         return future
 
     def _write_frame(self, opcode: int, payload: bytes) -> None:

@@ -5,7 +5,7 @@ item is measured on both in the same run, relay and stock one after the other (r
 alternate between them). Prints JSON and a markdown table. ``--smoke`` runs a small, fast
 version for CI.
 
-    python -m benchmarks.run            # full run, about 10 minutes
+    python -m benchmarks.run            # full run, about 6 minutes
     python -m benchmarks.run --smoke    # seconds; proves the suite still works
     python -m benchmarks.run --only snapshot,memory   # some items only
 """
@@ -30,8 +30,16 @@ from typing import Any
 from tests.client import is_idle_after
 
 from . import memory
-from .harness import CpuMeter, Server, jupyter_server, percentile, rss_bytes
-from .light import IDLE, VALUE, LightClient, content_of
+from .harness import (
+    CpuMeter,
+    Server,
+    children,
+    cpu_seconds,
+    jupyter_server,
+    percentile,
+    rss_bytes,
+)
+from .light import IDLE, LightClient, content_of
 
 SLIDER = "import ipywidgets as W\ns = W.IntSlider(value=0, max=10**6)"
 ITEMS = ("late_joiner", "peers", "snapshot", "burst", "scale", "memory")
@@ -63,7 +71,7 @@ FULL = Config(
     snapshot_reps=5,
     burst_clients=20,
     burst_updates=2000,
-    scale_steps=(50, 100, 200, 400, 600),
+    scale_steps=(50, 100, 200, 400, 500, 600),
     scale_seconds=8.0,
     memory_sliders=1667,  # 5,001 models: an IntSlider is 3 (slider, layout, style)
 )
@@ -83,25 +91,24 @@ SMOKE = Config(
 )
 
 
-def value_is(value: int) -> Callable[[bytes], bool]:
-    def matches(frame: bytes) -> bool:
-        if b'"comm_msg"' not in frame:
-            return False
-        match = VALUE.search(frame)
-        return match is not None and int(match.group(1)) == value
-
-    return matches
-
-
 async def quiesce(clients: list[LightClient], timeout: float = 120) -> None:
-    """Wait until every client has the idle status of one more request: the stream has
-    drained. Connecting clients each send a kernel_info_request, and each one's busy/idle
-    statuses go to every client (N² frames for N clients, with stock as with the relay);
-    measurements start after that storm."""
+    """Wait until every client has the idle status of one more request (a silent, empty
+    cell, whose statuses every client gets): the stream has drained. Connecting clients
+    each send a kernel_info_request; with stock each one's busy/idle statuses go to every
+    client (2·N² frames for N clients), the relay sends them to the requester only.
+    Measurements start after that storm."""
     msg_id = uuid.uuid4().hex
     tag = msg_id.encode()
     idle = [c.wait_for(lambda p: tag in p and IDLE.search(p) is not None) for c in clients]
-    clients[0].send("kernel_info_request", {}, msg_id=msg_id)
+    content = {
+        "code": "",
+        "silent": True,
+        "store_history": False,
+        "user_expressions": {},
+        "allow_stdin": False,
+        "stop_on_error": False,
+    }
+    clients[0].send("execute_request", content, msg_id=msg_id)
     await asyncio.wait_for(asyncio.gather(*idle), timeout)
 
 
@@ -178,7 +185,7 @@ class PeerSetup:
         """One update sent half a cell in; the time until each peer has the value."""
         cell = await busy(self.writer, cell_seconds)
         await asyncio.sleep(cell_seconds / 2)
-        arrivals = [peer.wait_for(value_is(value)) for peer in self.peers]
+        arrivals = [peer.wait_for_value(value) for peer in self.peers]
         sent = time.time()
         self.writer.update(self.model_id, {"value": value})
         done = await asyncio.wait_for(asyncio.gather(*arrivals), cell_seconds + 30)
@@ -254,7 +261,7 @@ async def burst(server: Server, config: Config) -> dict[str, Any]:
         client.keep_arrivals = False
         client.updates = 0
     timeout = 180.0
-    finals = [client.wait_for(value_is(final)) for client in clients]
+    finals = [client.wait_for_value(final) for client in clients]
     with CpuMeter(server) as cpu:
         started = time.time()
         idle = owner.start_execute(f"for i in range(1, {final + 1}):\n    s.value = i")
@@ -301,7 +308,7 @@ async def scale_step(server: Server, clients: int, seconds: float) -> dict[str, 
             "    s.value = i\n"
             f"    time.sleep(max(0.0, t0 + i / {RATE} - time.time()))"
         )
-        finals = [member.wait_for(value_is(count)) for member in members]
+        finals = [member.wait_for_value(count) for member in members]
         with CpuMeter(server) as cpu:
             await owner.execute(code, timeout=seconds + 60)
             with contextlib.suppress(asyncio.TimeoutError):
@@ -337,6 +344,20 @@ async def scale_step(server: Server, clients: int, seconds: float) -> dict[str, 
     return step
 
 
+async def quiet(servers: dict[str, Server], timeout: float = 30) -> float:
+    """Wait until no server (nor its kernels) uses more than 10 % of a CPU, so that one
+    server still tearing down a step (a failed stock step can keep it busy for many
+    seconds) does not take CPU from the next step of the other. Returns the wait."""
+    started = time.monotonic()
+    pids = [pid for server in servers.values() for pid in (server.pid, *children(server.pid))]
+    while time.monotonic() - started < timeout:
+        before = sum(cpu_seconds(pid) for pid in pids)
+        await asyncio.sleep(0.5)
+        if sum(cpu_seconds(pid) for pid in pids) - before < 0.05:
+            break
+    return round(time.monotonic() - started, 2)
+
+
 async def scale(servers: dict[str, Server], config: Config) -> dict[str, dict[str, Any]]:
     steps: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
     for clients in config.scale_steps:
@@ -344,7 +365,9 @@ async def scale(servers: dict[str, Server], config: Config) -> dict[str, dict[st
             last = steps[name][-1] if steps[name] else None
             if last is not None and ("error" in last or last["p99_s"] > 10 * P99_LIMIT):
                 continue  # hopeless: stop this server's search
+            waited = await quiet(servers)
             result = await scale_step(server, clients, config.scale_seconds)
+            result["quiet_wait_s"] = waited
             print(f"scale {name} {json.dumps(result)}", flush=True)
             steps[name].append(result)
     out = {}
@@ -450,7 +473,8 @@ async def main(
         "seconds": round(time.monotonic() - started, 1),
         "item_seconds": timings,
         "machine": machine(),
-        "zmq_max_sockets": zmq_max_sockets or "libzmq default (1023)",
+        "zmq_max_sockets": zmq_max_sockets
+        or "as shipped (relay: WidgetRelay.zmq_max_sockets default; stock: libzmq's 1023)",
     }
     output = {"run": run, **results}
     print(json.dumps(output, indent=2, default=str))
@@ -533,7 +557,10 @@ if __name__ == "__main__":
         "--zmq-max-sockets",
         type=int,
         default=0,
-        help="raise both servers' ZMQ socket cap (see benchmarks/zmq_sockets.py)",
+        help=(
+            "give both servers this ZMQ socket cap (relay: --WidgetRelay.zmq_max_sockets; "
+            "stock: benchmarks/zmq_sockets.py); 0 = each as shipped (relay 65535, stock 1023)"
+        ),
     )
     parser.add_argument("--scale-steps", default="", help="client counts, e.g. 400,600")
     arguments = parser.parse_args()

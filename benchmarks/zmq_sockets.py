@@ -1,11 +1,13 @@
 """A kernel manager whose ZMQ context allows more than libzmq's default 1,023 sockets.
 
-Stock jupyter_server opens 4 ZMQ sockets per browser (shell, control, stdin, iopub) and
-the relay 3 (iopub is shared), all in the kernel manager's one context, so one server
-process refuses the ~256th (stock) or ~340th (relay) browser with "ZMQError: Too many
-open files". ``python -m benchmarks.run --zmq-max-sockets 8192`` starts BOTH servers with
-this class (``--ServerApp.kernel_manager_class``) to measure past that cap. The option
-must be set before the context's first socket exists, hence the context default here.
+Stock jupyter_server opens 4 ZMQ sockets per browser (shell, control, stdin, iopub), all
+in the kernel manager's one context, so a stock server refuses the ~256th browser with
+"ZMQError: Too many open files". The relay raises that cap itself
+(``c.WidgetRelay.zmq_max_sockets``, default 65535). ``python -m benchmarks.run
+--zmq-max-sockets N`` gives both servers the same cap N: the relay through its setting,
+stock through this class (``--ServerApp.kernel_manager_class``), so stock can be measured
+past its default cap too. The option must be set before the context's first socket
+exists, hence the context default here.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import zmq
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Enum, Float, Int, TraitError, Type, validate
 
@@ -11,6 +13,18 @@ from .connection import RelayWebsocketConnection
 from .handlers import handlers
 from .manager import RelayLimits, RelayManager
 from .persistence import WidgetStatePersistence
+
+
+@functools.cache
+def zmq_socket_limit() -> int:
+    """The largest MAX_SOCKETS libzmq accepts (65535 with libzmq 4.x)."""
+    context = zmq.Context()
+    try:
+        return int(context.get(zmq.SOCKET_LIMIT))
+    except (zmq.ZMQError, AttributeError):
+        return 65535
+    finally:
+        context.term()
 
 
 class WidgetRelay(ExtensionApp):
@@ -146,6 +160,70 @@ class WidgetRelay(ExtensionApp):
             self.log.critical(message)
             raise SystemExit(message) from error
 
+    zmq_max_sockets = Int(
+        65535,
+        config=True,
+        help=(
+            "Most ZMQ sockets the server's kernel connections may open (libzmq's "
+            "MAX_SOCKETS of the kernel manager's ZMQ context), applied when the extension "
+            "loads, before any kernel socket exists. Each browser connection opens 3 (shell, "
+            "control, stdin; the relay shares iopub), so libzmq's own default of 1023 refuses "
+            "the ~340th browser with 'Too many open files'. Each socket also uses about two "
+            "file descriptors: raise the process's open-files limit too (ulimit -n, or "
+            "ServerApp.min_open_files_limit, default 4096). Default 65535 (libzmq's "
+            "largest); 0 = leave the context as it is (libzmq's default: 1023)."
+        ),
+    )
+
+    @validate("zmq_max_sockets")
+    def _zmq_max_sockets(self, proposal: Any) -> int:
+        value, limit = proposal["value"], zmq_socket_limit()
+        if not 0 <= value <= limit:
+            raise TraitError(
+                f"c.WidgetRelay.zmq_max_sockets = {value} is out of range: use a whole number "
+                f"from 1 to {limit} (sockets), or 0 to leave libzmq's setting"
+            )
+        return int(value)
+
+    def _raise_zmq_socket_cap(self, kernel_manager: Any) -> None:
+        """Set MAX_SOCKETS on the kernel manager's ZMQ context. libzmq sizes a context's
+        socket table when the first socket is created; later changes are accepted but
+        have no effect, hence the checks."""
+        wanted = self.zmq_max_sockets
+        context = getattr(kernel_manager, "context", None) if wanted else None
+        if context is None:
+            return
+        existing = len(getattr(context, "_sockets", None) or ()) or len(
+            kernel_manager.list_kernel_ids()
+        )
+        try:
+            before = context.get(zmq.MAX_SOCKETS)
+            if before != wanted:
+                context.set(zmq.MAX_SOCKETS, wanted)
+            now = context.get(zmq.MAX_SOCKETS)
+        except zmq.ZMQError as error:
+            self.log.warning(
+                "widget relay: could not set c.WidgetRelay.zmq_max_sockets = %d: %s", wanted, error
+            )
+            return
+        if now != wanted:
+            self.log.warning(
+                "widget relay: c.WidgetRelay.zmq_max_sockets = %d did not take effect (the ZMQ "
+                "context allows %d sockets)",
+                wanted,
+                now,
+            )
+        elif existing and before != wanted:
+            self.log.warning(
+                "widget relay: c.WidgetRelay.zmq_max_sockets = %d may not take effect: the "
+                "kernel manager's ZMQ context already had sockets, and libzmq keeps the cap "
+                "it started with (%d)",
+                wanted,
+                before,
+            )
+        else:
+            self.log.debug("widget relay: ZMQ context allows %d sockets", now)
+
     # -- saved widget state ------------------------------------------------------------
 
     save_widget_state = Enum(
@@ -181,6 +259,7 @@ class WidgetRelay(ExtensionApp):
             return
         serverapp = self.serverapp
         assert serverapp is not None, "initialize_settings runs after the server is linked"
+        self._raise_zmq_socket_cap(serverapp.kernel_manager)
         self.relay_manager = self.relay_manager_class(
             parent=self,
             log=self.log,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
+import zmq
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 from tornado import web
-from tornado.websocket import WebSocketClosedError
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketClosedError, WebSocketProtocol13
 
 from .core import wire
 from .core.messages import COMM_MSG_TYPES, Envelope, MessageError, compose
@@ -38,6 +40,20 @@ CLIENT_MSG_TYPES = RELAYED_REQUEST_TYPES | {
 }
 OWN_CHANNELS = ("shell", "control", "stdin")
 LINK_READY_TIMEOUT = 5.0  # seconds
+# iopub types stock's _limit_rate lets through without counting them (see WebsocketPort)
+UNLIMITED_IOPUB_TYPES = COMM_MSG_TYPES | {"status", "comm_open", "execute_input"}
+
+
+def _plain_frames(protocol: Any) -> TypeGuard[WebSocketProtocol13]:
+    """Whether frames can go to this tornado websocket protocol without write_message:
+    RFC 6455 (WebSocketProtocol13) without permessage-deflate, with the internals that
+    write_message itself uses. Anything else (compression, another tornado) falls back."""
+    return (
+        isinstance(protocol, WebSocketProtocol13)
+        and getattr(protocol, "_compressor", True) is None
+        and hasattr(protocol, "_write_frame")
+        and hasattr(protocol, "_message_bytes_out")
+    )
 
 
 class WebsocketPort:
@@ -66,23 +82,13 @@ class WebsocketPort:
         self.in_flight = 0
         self.outbox = Outbox()
         self.max_pending_bytes = max_pending_bytes
+        self._limit_rate = bool(connection.limit_rate)  # a setting; read once, not per frame
 
     def send(self, envelope: Envelope) -> None:
         if self.closed:
             return
-        connection = self._connection
-        if (
-            connection.limit_rate
-            and envelope.channel == "iopub"
-            and envelope.msg_type not in COMM_MSG_TYPES
-        ):
-            summary = {
-                "header": envelope.header,
-                "parent_header": envelope.parent_header,
-                "content": envelope.content if envelope.msg_type == "status" else None,
-            }
-            if connection._limit_rate("iopub", summary, wire.parts_of(envelope)):  # type: ignore[no-untyped-call]
-                return
+        if self._limit_rate and envelope.channel == "iopub" and self._rate_limited(envelope):
+            return
         frame = wire.v1_frame(envelope) if self.v1 else wire.legacy_frame(envelope)
         size = len(frame)
         if self.outbox or self.in_flight > self.CONGESTED_BYTES:
@@ -92,17 +98,67 @@ class WebsocketPort:
             return
         self._write(frame, size)
 
+    def _rate_limited(self, envelope: Envelope) -> bool:
+        """Stock's per-connection iopub rate limit (``ServerApp.iopub_msg_rate_limit``).
+
+        Stock's ``_limit_rate`` never drops nor counts ``status``, ``comm_open`` and
+        ``execute_input``; an idle status only resets its window. Those are handled here
+        without it (widget messages are never limited), so the hot path of a broadcast, a
+        status to every client, costs no traitlets assignments."""
+        msg_type = envelope.msg_type
+        if msg_type in UNLIMITED_IOPUB_TYPES:
+            if msg_type == "status" and envelope.content.get("execution_state") == "idle":
+                self._reset_rate_window()
+            return False
+        connection = self._connection
+        summary = {"header": envelope.header, "parent_header": envelope.parent_header}
+        return bool(connection._limit_rate("iopub", summary, wire.parts_of(envelope)))  # type: ignore[no-untyped-call]
+
+    def _reset_rate_window(self) -> None:
+        """What stock's ``_limit_rate`` does on an idle status, skipped when nothing was
+        counted since the last reset (the usual case: assigning the traitlets costs more
+        than the check)."""
+        connection = self._connection
+        if (
+            connection._iopub_window_byte_queue
+            or connection._iopub_window_msg_count
+            or connection._iopub_window_byte_count
+            or connection._iopub_msgs_exceeded
+            or connection._iopub_data_exceeded
+        ):
+            connection._iopub_window_byte_queue = []
+            connection._iopub_window_msg_count = 0
+            connection._iopub_window_byte_count = 0
+            connection._iopub_msgs_exceeded = False
+            connection._iopub_data_exceeded = False
+
     @property
     def pending_bytes(self) -> int:
         return self.in_flight + self.outbox.pending_bytes
 
     def _write(self, frame: bytes | str, size: int) -> None:
+        handler = self._connection.websocket_handler
+        binary = isinstance(frame, bytes)
         try:
-            future = self._connection.websocket_handler.write_message(
-                frame, binary=isinstance(frame, bytes)
-            )
-        except WebSocketClosedError:
+            protocol = handler.ws_connection
+            if _plain_frames(protocol):
+                # What WebSocketProtocol13.write_message does, minus the coroutine and
+                # task it wraps around every write: one frame, the stream's own future.
+                if protocol.is_closing():
+                    raise WebSocketClosedError()
+                data = frame if isinstance(frame, bytes) else frame.encode()
+                protocol._message_bytes_out += len(data)
+                future = protocol._write_frame(True, 0x2 if binary else 0x1, data)
+            else:
+                future = handler.write_message(frame, binary=binary)
+        except (WebSocketClosedError, StreamClosedError):
             self.closed = True
+            return
+        if future.done():
+            # The stream handed the frame to the OS at once (the usual case): nothing is
+            # in flight, and no callback per frame is needed to say so.
+            if not future.cancelled() and future.exception() is not None:
+                self.closed = True
             return
         self.in_flight += size
         future.add_done_callback(lambda done: self._flushed(done, size))
@@ -152,6 +208,8 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
 
     _link: KernelLink | None = None
     _port: WebsocketPort | None = None
+    _held: list[Any] | None = None  # requests waiting for the relay's iopub to be live
+    _release: asyncio.Future[None] | None = None
 
     @property
     def relay_manager(self) -> RelayManager | None:
@@ -272,6 +330,9 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
         if link is None:
             super().disconnect()  # type: ignore[no-untyped-call]
             return
+        if self._release is not None:
+            self._release.cancel()
+        self._release_held()  # what it sent is accepted: it goes to the kernel
         self._port = None
         if port is not None:
             port.closed = True
@@ -280,6 +341,7 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
             self.multi_kernel_manager.remove_restart_callback(
                 self.kernel_id, self.on_restart_failed, "dead"
             )
+        self._deliver_accepted()
         super().disconnect()  # type: ignore[no-untyped-call]
         buffers = getattr(self.multi_kernel_manager, "_kernel_buffers", {})
         keep = port is not None and not port.too_slow  # a slow client reloads from a snapshot
@@ -287,11 +349,47 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
         if info is not None and info.get("session_key") == self.session_key:
             link.park(self.session_key)
 
+    def _deliver_accepted(self) -> None:
+        """Hand the kernel every message this client sent before it left.
+
+        The relay already applied and fanned out the client's widget updates; ZMQ streams
+        queue sends until the next loop turn and closing one drops that queue, so without
+        this the table would keep values the kernel never received."""
+        for stream in self.channels.values():
+            if stream is not None and not stream.closed():
+                try:
+                    stream.flush(zmq.POLLOUT)
+                except zmq.ZMQError as error:
+                    self.log.warning("widget relay: could not flush %s: %s", stream.channel, error)
+
     def handle_incoming_message(self, incoming_msg: Any) -> None:
         if self._link is None or self._port is None:
             super().handle_incoming_message(incoming_msg)
             return
-        if not self.channels:
+        if self._held is not None or not self._link.ready.is_set():
+            self._hold(incoming_msg)
+            return
+        self._handle(incoming_msg)
+
+    def _hold(self, incoming_msg: Any) -> None:
+        """Keep a request until the relay's iopub subscription is live (after a restart, or
+        while it is first made): what the kernel publishes for it would be lost otherwise."""
+        if self._held is None:
+            self._held = []
+            self._release = asyncio.ensure_future(self._release_when_ready())
+        self._held.append(incoming_msg)
+
+    async def _release_when_ready(self) -> None:
+        await self._wait_for_link()
+        self._release_held()
+
+    def _release_held(self) -> None:
+        held, self._held = self._held or [], None
+        for incoming_msg in held:
+            self._handle(incoming_msg)
+
+    def _handle(self, incoming_msg: Any) -> None:
+        if self._link is None or self._port is None or not self.channels:
             return
         relay = self._link.relay
         limit = self.relay_manager.limits.max_message_bytes if self.relay_manager else 0
@@ -339,6 +437,8 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
         if stream is None:
             self.log.warning("No such channel: %r", channel)
             return
+        if msg_type == "kernel_info_request" and envelope.msg_id:
+            relay.route_status(envelope.msg_id, self._port.client_id)  # only its sender needs them
         if self._port.v1:
             self.session.send_raw(stream, wire.parts_of(envelope))
         else:

@@ -14,6 +14,7 @@ from .core.messages import Envelope, MessageError, compose
 from .core.relay import KernelRelay
 from .core.wire import envelope_from_parts
 
+RELAY_OWN_REQUEST = ""  # the client id of the relay's own requests: no client has it
 TRACEBACK_SCRUBBED = {"ename": "ExecutionError", "evalue": "Execution error"}
 
 
@@ -113,7 +114,9 @@ class KernelLink:
         for _ in range(240):
             if self.ready.is_set() or self.closed or self._shell is None:
                 return
-            self.session.send(self._shell, "kernel_info_request")
+            request = self.session.send(self._shell, "kernel_info_request")
+            if request is not None:  # no client asked: its statuses go to none of them
+                self.relay.route_status(request["header"]["msg_id"], RELAY_OWN_REQUEST)
             try:
                 await asyncio.wait_for(self.ready.wait(), timeout=0.5)
             except asyncio.TimeoutError:
@@ -160,6 +163,13 @@ class KernelLink:
             "status", {"execution_state": "restarting"}, session=self.relay.kernel_session
         )
         self.relay.broadcast(status)
+        if self._iopub is not None and self._shell is not None and not self.ports_changed():
+            # Same ports: the subscription reconnects by itself, as stock connections' do.
+            # Until it is shown live, clients' requests wait (see the connection's hold).
+            self.ready.clear()
+            self.kernel_info = None
+            self._spawn(self._nudge(force=True))
+            return
         self.open(restarted=True)
 
     def ports_changed(self) -> bool:

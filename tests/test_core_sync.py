@@ -114,3 +114,27 @@ def test_detached_client_is_forgotten() -> None:
     kernel.process_next("c0")
     assert b.value("m") == 3
     assert relay.table.get("m").sync is None
+
+
+@pytest.mark.parametrize("echo", [True, False])
+@pytest.mark.parametrize("sent_after_leaving", [False, True])
+def test_departed_sender_leaves_no_bookkeeping(echo: bool, sent_after_leaving: bool) -> None:
+    """A client leaves with an update in the kernel's queue (or, as a slow client being
+    closed can, sends one after the relay detached it); the kernel handles it between two
+    other updates. Its echo must not bring back the frontend that left: no correction can
+    reach it, so the trait would keep bookkeeping forever."""
+    relay, kernel, (a, b, c) = world(3, echo=echo)
+    c.set("m", value=1)
+    if sent_after_leaving:
+        b.leave()
+        b.set("m", value=2)
+    else:
+        b.set("m", value=2)
+        b.leave()
+    a.set("m", value=3)
+    for client_id in ("c0", "c1", "c2"):
+        kernel.process_next(client_id)
+    assert kernel.models["m"]["value"] == 1
+    assert [a.value("m"), c.value("m"), table_value(relay)] == [1, 1, 1]
+    assert relay.table.get("m").sync is None, "settled traits keep no bookkeeping"
+    assert not relay._sync._in_flux

@@ -288,3 +288,71 @@ def test_reset_forgets_models_and_marks_changes() -> None:
     assert len(relay.table) == 0
     assert relay.take_changes()[0] == {"m"}
     json.dumps(relay.summary())
+
+
+def test_output_writes_are_stripped_also_as_buffers() -> None:
+    relay = KernelRelay("k")
+    a, b = Port("a"), Port("b")
+    relay.attach(a)
+    relay.attach(b)
+    output = {"_model_name": "OutputModel", "_model_module": "@jupyter-widgets/output"}
+    kernel_open(relay, "out", outputs=[], msg_id="", **output)
+    write = Envelope(
+        header("comm_msg", "a"),
+        {},
+        content={
+            "comm_id": "out",
+            "data": {
+                "method": "update",
+                "state": {"msg_id": "x"},
+                "buffer_paths": [["outputs"], ["extra"]],
+            },
+        },
+        buffers=[b"not outputs", b"kept"],
+    )
+    assert relay.handle_client_message(a, write) is True
+    model = relay.table.get("out")
+    assert model.state["outputs"] == [] and "outputs" not in model.buffers
+    assert model.state["msg_id"] == "x"
+    assert write.content["data"]["buffer_paths"] == [["extra"]]
+    assert write.buffers == [b"kept"]
+    assert relay.counters["relay", "output_write_dropped"] == 1
+    only_outputs = Envelope(
+        header("comm_msg", "a"),
+        {},
+        content={
+            "comm_id": "out",
+            "data": {"method": "update", "state": {}, "buffer_paths": [["outputs"]]},
+        },
+        buffers=[b"x"],
+    )
+    assert relay.handle_client_message(a, only_outputs) is False, "nothing left to forward"
+
+
+def test_control_comms_per_client_are_bounded() -> None:
+    from jupyter_widget_relay.core.relay import MAX_CONTROL_COMMS_PER_CLIENT
+
+    relay = KernelRelay("k")
+    a = Port("a")
+    relay.attach(a)
+    kernel_open(relay, "m", value=1)
+    for index in range(MAX_CONTROL_COMMS_PER_CLIENT + 5):
+        opened = Envelope(
+            header("comm_open", "a"),
+            {},
+            content={"comm_id": f"ctl{index}", "target_name": "jupyter.widget.control"},
+        )
+        assert relay.handle_client_message(a, opened) is False
+    assert len(relay._clients["a"].control_comms) == MAX_CONTROL_COMMS_PER_CLIENT
+    newest = f"ctl{MAX_CONTROL_COMMS_PER_CLIENT + 4}"
+    request = Envelope(
+        header("comm_msg", "a"),
+        {},
+        content={"comm_id": newest, "data": {"method": "request_states"}},
+    )
+    assert relay.handle_client_message(a, request) is False
+    assert a.sent[-1].content["data"]["method"] == "update_states"
+    oldest = Envelope(
+        header("comm_msg", "a"), {}, content={"comm_id": "ctl0", "data": {"method": "x"}}
+    )
+    assert relay.handle_client_message(a, oldest) is True, "a forgotten control comm is unknown"

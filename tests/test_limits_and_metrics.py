@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
 from .client import is_idle_after, state_of
+from .server_process import run_server
 
 LIMITS = {
     "max_message_bytes": 50_000,
@@ -25,20 +24,7 @@ def relay_config() -> dict[str, Any]:
 
 
 def test_invalid_limit_stops_the_server() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            "--no-browser",
-            "--allow-root",
-            "--port=0",
-            "--WidgetRelay.max_pending_bytes_per_client=-1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_server("--WidgetRelay.max_pending_bytes_per_client=-1")
     assert result.returncode != 0
     assert "c.WidgetRelay.max_pending_bytes_per_client = -1 is out of range" in result.stderr
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from .client import is_idle_after, state_of
@@ -157,7 +156,6 @@ async def test_ipywidgets7_loading_path_answered_while_busy(
         )
     )
     c = await connect(kernel_id, "json")
-    started = time.monotonic()
     info = c.send("comm_info_request", {"target_name": "jupyter.widget"})
     reply = await c.wait_for(lambda m: m["header"]["msg_type"] == "comm_info_reply")
     assert reply["parent_header"]["msg_id"] == info["header"]["msg_id"]
@@ -171,7 +169,6 @@ async def test_ipywidgets7_loading_path_answered_while_busy(
         )
     )
     assert state["content"]["data"]["state"]["value"] == 12
-    assert time.monotonic() - started < 1.0
     assert not any(is_idle_after(m, cell) for m in a.messages)
 
 

@@ -65,6 +65,9 @@ class PeerSync:
     ) -> None:
         """Apply a client's update to the table and send it to every peer at once."""
         msg_id = env.msg_id
+        # A port the relay has already detached (a slow client closing) may still send:
+        # its update counts, but its frontend is gone and must leave no bookkeeping.
+        departed = client_id not in self._host.client_ids
         if model.sync is None:
             model.sync = {}
         for name, value in traits.items():
@@ -73,6 +76,8 @@ class PeerSync:
                 current = model.trait(name)
                 sync = model.sync[name] = TraitSync(confirmed=current, broadcast=current)
             sync.client_update(Pending(msg_id, client_id, value))
+            if departed:
+                sync.forget(client_id)
         self._in_flux.add(model.model_id)
         self._pending[msg_id] = _PendingRef(model.model_id, client_id, tuple(traits))
         self._host.table.apply(model, traits)

@@ -27,6 +27,8 @@ from .table import WidgetModel, WidgetTable
 
 log = logging.getLogger(__name__)
 
+MAX_CONTROL_COMMS_PER_CLIENT = 16
+
 
 class ClientPort(Protocol):
     """What the core needs of a connected frontend; transports implement it."""
@@ -40,7 +42,9 @@ class ClientPort(Protocol):
 @dataclass(slots=True, eq=False)
 class _ClientInfo:
     port: ClientPort
-    control_comms: set[str] = field(default_factory=set)
+    # insertion-ordered set: a client that opens control comms without closing them
+    # loses its oldest ones (a frontend uses one per request_states)
+    control_comms: dict[str, None] = field(default_factory=dict)
 
 
 def _comm_data(env: Envelope) -> tuple[str, JSONDict]:
@@ -89,6 +93,7 @@ class KernelRelay:
         self._on_kernel_write = on_kernel_write
         self._dirty_models: set[str] = set()
         self._dirty_clients = False
+        self._status_routes: dict[str, str | None] = {}
 
     # -- clients -------------------------------------------------------------------------
 
@@ -154,7 +159,7 @@ class KernelRelay:
             elif msg_type == "comm_close":
                 self._kernel_comm_close(env)
             elif msg_type == "status":
-                self.broadcast(env)
+                self._send_status(env)
                 if env.content.get("execution_state") == "idle" and env.parent_msg_id:
                     self._own_writes.pop(env.parent_msg_id, None)
                     self._sync.kernel_handled(env.parent_msg_id, env.parent_header)
@@ -168,6 +173,42 @@ class KernelRelay:
             self.reject("kernel", "malformed", str(error))
             self.broadcast(env)
         self._sync.flush(env.parent_header)
+
+    # -- statuses of one client's own kernel_info_request -------------------------------
+
+    PRIVATE_STATUS_ROUTES = 1000  # most kernel_info_requests awaiting their idle at once
+
+    def route_status(self, parent_msg_id: str, client_id: str) -> None:
+        """The kernel's statuses for a client's own ``kernel_info_request`` go to that
+        client only. Frontends send one on every connect; with stock every client gets its
+        busy/idle, so N clients connecting cost 2·N² frames. A msg_id two clients use
+        is not routed (stock behaviour: everyone gets it)."""
+        routes = self._status_routes
+        if parent_msg_id in routes and routes[parent_msg_id] != client_id:
+            routes[parent_msg_id] = None
+            return
+        routes[parent_msg_id] = client_id
+        while len(routes) > self.PRIVATE_STATUS_ROUTES:
+            del routes[next(iter(routes))]  # the oldest: its kernel never answered
+
+    def _send_status(self, env: Envelope) -> None:
+        routes = self._status_routes
+        parent_id = env.parent_msg_id
+        if (
+            not routes
+            or parent_id not in routes
+            or env.parent_header.get("msg_type") != "kernel_info_request"
+        ):
+            self.broadcast(env)
+            return
+        client_id = routes[parent_id]
+        if env.content.get("execution_state") == "idle":
+            del routes[parent_id]
+        if client_id is None:
+            self.broadcast(env)
+        else:
+            self.send_to(client_id, env)
+            self.count("relay", "private_status")
 
     def _kernel_comm_open(self, env: Envelope) -> None:
         comm_id, data = _comm_data(env)
@@ -311,15 +352,18 @@ class KernelRelay:
         for message in refusal(self.kernel_session, env, f"not applied: {text}", model, names):
             port.send(message)
 
-    def _control_comms(self, port: ClientPort) -> set[str]:
+    def _control_comms(self, port: ClientPort) -> dict[str, None]:
         info = self._clients.get(port.client_id)
-        return info.control_comms if info is not None else set()
+        return info.control_comms if info is not None else {}
 
     def _client_comm_open(self, port: ClientPort, env: Envelope) -> bool:
         comm_id, data = _comm_data(env)
         target = env.content.get("target_name")
         if target == CONTROL_TARGET:
-            self._control_comms(port).add(comm_id)
+            controls = self._control_comms(port)
+            controls[comm_id] = None
+            while len(controls) > MAX_CONTROL_COMMS_PER_CLIENT:
+                del controls[next(iter(controls))]
             return False
         if target == WIDGET_TARGET:
             check_new_model(self.limits, self.table)
@@ -339,7 +383,7 @@ class KernelRelay:
         comm_id, _ = _comm_data(env)
         controls = self._control_comms(port)
         if comm_id in controls:
-            controls.discard(comm_id)
+            del controls[comm_id]
             return False
         if self._close_model(comm_id):
             peer_copy = compose(
@@ -409,8 +453,10 @@ class KernelRelay:
             raise MessageError("'buffer_paths' must be a list")  # ipywidgets would fail on it
         if self._sync.is_pending(env.msg_id):
             raise MessageError(f"msg_id {env.msg_id!r} is already in use by a pending update")
-        if comm_id in self._outputs and not self._strip_output_write(env, data):
-            return False
+        if comm_id in self._outputs:
+            if not self._strip_output_write(env, data):
+                return False
+            data = env.content["data"]
         check_new_buffers(self.limits, self.table, env.buffers)
         traits = split_state(
             data.get("state", {}), data.get("buffer_paths"), env.buffers, self.table.store
@@ -422,15 +468,25 @@ class KernelRelay:
 
     def _strip_output_write(self, env: Envelope, data: JSONDict) -> bool:
         """Browsers write the ``outputs`` they captured; the relay captured them already
-        and writes them to the kernel once. Drop that key; forward what else remains."""
+        and writes them to the kernel once. Drop that key (also when a client sends it
+        as a binary buffer); forward what else remains."""
         state = data.get("state")
-        if not isinstance(state, dict) or "outputs" not in state:
+        if not isinstance(state, dict):
+            return True
+        paths = data.get("buffer_paths") or []
+        kept = [
+            index
+            for index, path in enumerate(paths)
+            if not (isinstance(path, list) and path[:1] == ["outputs"])
+        ]
+        if "outputs" not in state and len(kept) == len(paths):
             return True
         self.count("relay", "output_write_dropped")
         rest = {key: value for key, value in state.items() if key != "outputs"}
-        if not rest:
+        if not rest and not kept:
             return False
-        data = {**data, "state": rest}
+        data = {**data, "state": rest, "buffer_paths": [paths[index] for index in kept]}
+        env.buffers = [env.buffers[index] for index in kept if index < len(env.buffers)]
         env.replace_content({**env.content, "data": data})
         return True
 
@@ -465,6 +521,7 @@ class KernelRelay:
         self._outputs.clear()
         self._own_writes.clear()
         self._writes_due.clear()
+        self._status_routes.clear()
         for info in self._clients.values():
             info.control_comms.clear()
         for model_id in changed:

@@ -9,6 +9,10 @@ For a trait that clients are changing, the relay remembers:
   sent its own update drops other ``echo_update``s for that trait until its own echo
   returns (ipywidgets' widget.ts), which ``expecting`` records.
 
+Only attached clients have entries: ``forget`` removes a client that left, and nothing
+may add it again (its frontend is gone, so no correction can reach it and ``idle``
+would never hold again).
+
 When the last pending update is handled, the kernel's value is final and every
 client that shows something else gets a plain ``update`` (which frontends always apply).
 """
@@ -72,10 +76,14 @@ class TraitSync:
         self.expecting[pending.client_id] = pending.msg_id
 
     def own_echo(self, client_id: str, msg_id: str, value: TraitValue) -> None:
-        """``client_id`` receives the echo of its own update ``msg_id``."""
-        if self.expecting.get(client_id, msg_id) != msg_id:
-            return  # it awaits a newer echo and drops this one
-        self.expecting.pop(client_id, None)
+        """``client_id`` receives the echo of its own update ``msg_id``.
+
+        A client always awaits its latest update's echo until it arrives, so one that
+        awaits another echo drops this one, and one that awaits none has left.
+        """
+        if self.expecting.get(client_id) != msg_id:
+            return
+        del self.expecting[client_id]
         self.set_shown(client_id, value)
 
     def take(self, msg_id: str) -> Pending | None:

@@ -1,12 +1,20 @@
-# ruff: noqa: F403, F405
-"""Known open bug (issue 7 note): a client that drops mid-flood leaves updates that never
-reach the kernel pending in the relay, so the table can keep a value the kernel never had.
-Not collected by pytest (wip_ prefix); run it by hand: pytest tests/wip_test_kernel_faults.py
-"""
+"""A client that drops in the middle of a flood: what it sent before it left still reaches
+the kernel, so the table never keeps a value the kernel did not get."""
 
 from __future__ import annotations
 
-from .wip_test_kernel_faults_suite import *
+import asyncio
+from typing import Any
+
+import pytest
+
+from jupyter_widget_relay.core import wire
+from jupyter_widget_relay.core.messages import new_header
+
+from .client import is_idle_after
+from .test_kernel_faults import jp_server_config, partial_frame, relay_config, server_errors
+
+__all__ = ["jp_server_config", "relay_config"]
 
 
 async def test_client_dropping_mid_flood_does_not_affect_others(
@@ -18,13 +26,10 @@ async def test_client_dropping_mid_flood_does_not_affect_others(
     """Two clients flood slider updates and vanish mid-frame (TCP closed, no close
     handshake); the others keep working and the table ends where the kernel is.
 
-    Fails today (peer_sync.py / sync.py bug): the relay applied and fanned out flood
-    updates the kernel never handles (the server drops what the closed connection had
-    not yet read or flushed to the kernel). Their ``Pending`` entries wait for a kernel
-    idle that never comes: ``TraitSync.current()`` keeps returning the newest unhandled
-    one, so every later kernel value is broadcast to clients but ``PeerSync._refresh``
-    writes the stale flood value back into the table (1133 here while kernel and views
-    have 9), snapshots serve it to new clients, and the trait's sync never goes idle."""
+    The relay applies and fans out a client's update when it reads it, before the ZMQ
+    send; the connection's queued sends must reach the kernel when it closes, or the
+    table would keep a flood value the kernel never had and the trait's bookkeeping
+    would wait forever for the kernel's idle."""
     kernel_id = await start_kernel()
     a = await connect(kernel_id, "v1")
     b = await connect(kernel_id, "json")

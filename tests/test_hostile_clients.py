@@ -4,6 +4,9 @@ A hostile client on each wire protocol throws a few hundred bad frames while two
 clients keep changing a slider; the server refuses what it cannot use (logged and
 counted), keeps serving, and ends with the table, the kernel and both views agreeing.
 Bad REST parameters get clean 4xx answers.
+
+Every wait is for a condition, with a generous timeout (only a hang reaches it): the
+server parses megabytes of garbage here, and on a loaded machine that takes a while.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from jupyter_widget_relay.core import wire
 from jupyter_widget_relay.core.messages import new_header
 
 from .client import KernelClient, is_idle_after, state_of
-from .wip_test_fuzz_core import random_legacy_frame, random_v1_frame
+from .test_fuzz_core import random_legacy_frame, random_v1_frame
 
 SETUP = (
     "import ipywidgets as W\n"
@@ -33,6 +36,9 @@ SETUP = (
 )
 HUGE = "x" * 3_000_000
 RELAY_LOGGERS = ("jupyter_widget_relay", "WidgetRelay", "ServerApp", "tornado.application")
+# Generous limits for waits that are expected to end (seconds).
+KERNEL_TIMEOUT = 120  # the kernel imports ipywidgets, or works through a backlog of frames
+REPLY_TIMEOUT = 60  # a reply or a relayed change
 
 
 def nested_state(depth: int) -> Any:
@@ -144,7 +150,7 @@ async def settle(*clients: KernelClient) -> None:
     for sender in clients:
         request = sender.start_execute("pass")
         for client in clients:
-            await client.wait_for(lambda m, r=request: is_idle_after(m, r), timeout=60)
+            await client.wait_for(lambda m, r=request: is_idle_after(m, r), KERNEL_TIMEOUT)
 
 
 async def test_hostile_clients_do_not_disturb_good_ones(
@@ -158,10 +164,10 @@ async def test_hostile_clients_do_not_disturb_good_ones(
     kernel_id = await start_kernel()
     a = await connect(kernel_id, "v1")
     b = await connect(kernel_id, "json")
-    await a.execute(SETUP)
-    slider, gone = await a.evaluate("[s.model_id, gone_id]")
-    await a.request_states()
-    await b.request_states()
+    await a.execute(SETUP, timeout=KERNEL_TIMEOUT)
+    slider, gone = await a.evaluate("[s.model_id, gone_id]", timeout=REPLY_TIMEOUT)
+    await a.request_states(REPLY_TIMEOUT)
+    await b.request_states(REPLY_TIMEOUT)
     hostile_v1 = await connect(kernel_id, "v1")
     hostile_json = await connect(kernel_id, "json")
     control = uuid.uuid4().hex
@@ -192,18 +198,18 @@ async def test_hostile_clients_do_not_disturb_good_ones(
             # echo, as widget.ts does, and shows the value when the relay corrects it)
             writer.update(slider, {"value": value})
             await reader.wait_for(
-                lambda _, r=reader, v=value: r.view[slider]["value"] == v, timeout=10
+                lambda _, r=reader, v=value: r.view[slider]["value"] == v, REPLY_TIMEOUT
             )
     assert sent > 300
     await settle(a, b, hostile_v1, hostile_json)
     final = 200 + rounds - 1
-    assert await a.evaluate("s.value") == final
+    assert await a.evaluate("s.value", timeout=REPLY_TIMEOUT) == final
     model = relay.table.get(slider)
     assert model is not None and model.state["value"] == final
     assert a.view[slider]["value"] == b.view[slider]["value"] == final
     assert model.sync is None, "no sync bookkeeping left"
     late = await connect(kernel_id)
-    assert state_of(await late.request_states())[slider]["value"] == final
+    assert state_of(await late.request_states(REPLY_TIMEOUT))[slider]["value"] == final
     assert gone not in relay.table
 
     counters = relay.counters
@@ -216,9 +222,15 @@ async def test_hostile_clients_do_not_disturb_good_ones(
     ]
     assert not errors, [r.getMessage()[:300] for r in errors[:5]]
     assert not hostile_v1.closed and not hostile_json.closed, "refused, not disconnected"
-    status = await jp_fetch("api", "status")
+    status = await jp_fetch("api", "status", request_timeout=REPLY_TIMEOUT)
     assert status.code == 200
-    summary = json.loads((await jp_fetch("api", "widget-relay", "kernels", kernel_id)).body)
+    summary = json.loads(
+        (
+            await jp_fetch(
+                "api", "widget-relay", "kernels", kernel_id, request_timeout=REPLY_TIMEOUT
+            )
+        ).body
+    )
     assert summary["models"] == len(relay.table)
 
 
@@ -262,7 +274,7 @@ async def test_bad_rest_parameters_get_clean_4xx(
 ) -> None:
     kernel_id = await start_kernel()
     a = await connect(kernel_id)
-    await a.execute("import ipywidgets as W\ns = W.IntSlider()")
+    await a.execute("import ipywidgets as W\ns = W.IntSlider()", timeout=KERNEL_TIMEOUT)
     base = jp_base_url.rstrip("/") + "/api/widget-relay/kernels"
     paths = [f"{base}/{path}" for path in BAD_KERNEL_PATHS]
     paths += [f"{base}/{kernel_id}/models/{model_id}" for model_id in BAD_MODEL_IDS]
@@ -270,7 +282,7 @@ async def test_bad_rest_parameters_get_clean_4xx(
     codes: dict[str, int] = {}
     for path in paths:
         response = await http_server_client.fetch(
-            path, headers=jp_auth_header, raise_error=False, request_timeout=30
+            path, headers=jp_auth_header, raise_error=False, request_timeout=REPLY_TIMEOUT
         )
         codes[path[len(base) :][:60]] = response.code
         if response.code >= 400:
@@ -295,21 +307,21 @@ def stock_404(record: logging.LogRecord) -> bool:
 
 async def test_events_socket_for_unknown_kernel_closes_cleanly(jp_ws_fetch: Any) -> None:
     ws = await jp_ws_fetch("api", "widget-relay", "kernels", "no-such-kernel", "events")
-    assert await asyncio.wait_for(ws.read_message(), 10) is None
+    assert await asyncio.wait_for(ws.read_message(), REPLY_TIMEOUT) is None
     assert ws.close_code == 4004
 
 
 async def test_client_chosen_msg_types_do_not_grow_counters(
     start_kernel: Any, connect: Any, relay_manager: Any, jp_fetch: Any
 ) -> None:
-    """connection.py bug: handle_incoming_message counts every parsed client message as
-    ``relay.count("from_client", msg_type)`` with the client's own msg_type, and
-    metrics.RelayCollector exports those keys as the ``msg_type`` label of
-    ``jupyter_widget_relay_messages``. A client that sends messages with made-up types
-    (each one is also forwarded to the kernel, which ignores it) grows the relay's
-    Counter, the manager's retired_counters (kept after the kernel is gone) and the
-    /metrics page without bound: 300 frames here add 300 label values, one of them 100 kB
-    long. Count types outside the Jupyter protocol under one key (e.g. "other")."""
+    """Regression test for a connection.py bug (fixed): handle_incoming_message counted
+    every parsed client message as ``relay.count("from_client", msg_type)`` with the
+    client's own msg_type, and metrics.RelayCollector exports those keys as the
+    ``msg_type`` label of ``jupyter_widget_relay_messages``. A client that sent messages
+    with made-up types (each one is also forwarded to the kernel, which ignores it) grew
+    the relay's Counter, the manager's retired_counters (kept after the kernel is gone)
+    and the /metrics page without bound: 300 frames here added 300 label values, one of
+    them 100 kB long. Types outside the Jupyter protocol count under one key."""
     kernel_id = await start_kernel()
     hostile = await connect(kernel_id, "v1")
     relay = relay_manager.link_for(kernel_id).relay
@@ -318,8 +330,8 @@ async def test_client_chosen_msg_types_do_not_grow_counters(
         msg_type = f"made-up-{index}" if index else "y" * 100_000
         hostile.ws.write_message(v1_message(msg_type, {}), binary=True)
     probe = hostile.start_execute("pass")
-    await hostile.wait_for(lambda m: is_idle_after(m, probe), timeout=30)
+    await hostile.wait_for(lambda m: is_idle_after(m, probe), KERNEL_TIMEOUT)
     added = {key for key in relay.counters if key[0] == "from_client"} - before
     assert len(added) <= 5, f"{len(added)} new counter keys from one client"
-    metrics = (await jp_fetch("metrics")).body
+    metrics = (await jp_fetch("metrics", request_timeout=REPLY_TIMEOUT)).body
     assert len(metrics) < 200_000, f"/metrics is {len(metrics)} bytes"
