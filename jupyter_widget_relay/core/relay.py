@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .buffers import TraitValue, split_state
+from .buffers import split_state
 from .limits import LimitExceeded, Limits, check_new_buffers, check_new_model, refusal, state_names
 from .messages import (
     CONTROL_TARGET,
@@ -21,8 +21,9 @@ from .messages import (
     comm_msg,
     compose,
 )
-from .output_capture import OutputCapture, is_output_model
+from .output_relay import OutputRelay
 from .peer_sync import PeerSync
+from .status_routes import StatusRoutes
 from .table import WidgetModel, WidgetTable
 
 log = logging.getLogger(__name__)
@@ -83,17 +84,13 @@ class KernelRelay:
         self.kernel_session = uuid.uuid4().hex
         self.relay_session = uuid.uuid4().hex
         self.counters: Counter[tuple[str, ...]] = Counter()
-        self.capture = OutputCapture()
         self._clients: dict[str, _ClientInfo] = {}
         self._sync = PeerSync(self)
-        self._outputs: set[str] = set()
-        self._own_writes: dict[str, str] = {}
-        self._writes_due: set[str] = set()
         self._on_dirty = on_dirty
-        self._on_kernel_write = on_kernel_write
         self._dirty_models: set[str] = set()
         self._dirty_clients = False
-        self._status_routes: dict[str, str | None] = {}
+        self._status_routes = StatusRoutes()
+        self.outputs = OutputRelay(self, self._mark, on_kernel_write)
 
     # -- clients -------------------------------------------------------------------------
 
@@ -161,12 +158,12 @@ class KernelRelay:
             elif msg_type == "status":
                 self._send_status(env)
                 if env.content.get("execution_state") == "idle" and env.parent_msg_id:
-                    self._own_writes.pop(env.parent_msg_id, None)
+                    self.outputs.kernel_idle(env.parent_msg_id)
                     self._sync.kernel_handled(env.parent_msg_id, env.parent_header)
             else:
                 self.broadcast(env)
                 try:
-                    self._capture(env)
+                    self.outputs.capture_output(env)
                 except MessageError as error:
                     self.reject("kernel", "malformed", f"not captured: {error}")
         except MessageError as error:
@@ -174,36 +171,12 @@ class KernelRelay:
             self.broadcast(env)
         self._sync.flush(env.parent_header)
 
-    # -- statuses of one client's own kernel_info_request -------------------------------
-
-    PRIVATE_STATUS_ROUTES = 1000  # most kernel_info_requests awaiting their idle at once
-
     def route_status(self, parent_msg_id: str, client_id: str) -> None:
-        """The kernel's statuses for a client's own ``kernel_info_request`` go to that
-        client only. Frontends send one on every connect; with stock every client gets its
-        busy/idle, so N clients connecting cost 2·N² frames. A msg_id two clients use
-        is not routed (stock behaviour: everyone gets it)."""
-        routes = self._status_routes
-        if parent_msg_id in routes and routes[parent_msg_id] != client_id:
-            routes[parent_msg_id] = None
-            return
-        routes[parent_msg_id] = client_id
-        while len(routes) > self.PRIVATE_STATUS_ROUTES:
-            del routes[next(iter(routes))]  # the oldest: its kernel never answered
+        """The kernel's statuses for ``client_id``'s own request go to it alone."""
+        self._status_routes.add(parent_msg_id, client_id)
 
     def _send_status(self, env: Envelope) -> None:
-        routes = self._status_routes
-        parent_id = env.parent_msg_id
-        if (
-            not routes
-            or parent_id not in routes
-            or env.parent_header.get("msg_type") != "kernel_info_request"
-        ):
-            self.broadcast(env)
-            return
-        client_id = routes[parent_id]
-        if env.content.get("execution_state") == "idle":
-            del routes[parent_id]
+        client_id = self._status_routes.recipient(env)
         if client_id is None:
             self.broadcast(env)
         else:
@@ -221,17 +194,14 @@ class KernelRelay:
             data.get("state", {}), data.get("buffer_paths"), buffers, self.table.store
         )
         model = self.table.open(comm_id, traits)
-        if is_output_model(model.model_name, model.model_module):
-            self._outputs.add(comm_id)
-            self.capture.watch(comm_id, model.state.get("msg_id"))
+        self.outputs.opened(model)
         self._mark(comm_id)
 
     def _close_model(self, comm_id: str) -> bool:
         if self.table.close(comm_id) is None:
             return False
         self._sync.forget_model(comm_id)
-        self._outputs.discard(comm_id)
-        self.capture.forget(comm_id)
+        self.outputs.closed(comm_id)
         self._mark(comm_id)
         return True
 
@@ -247,8 +217,8 @@ class KernelRelay:
         if model is None or method not in ("update", "echo_update"):
             self.broadcast(env)
             return
-        if method == "echo_update" and env.parent_msg_id in self._own_writes:
-            return  # echo of the relay's own Output write: clients already have it
+        if method == "echo_update" and self.outputs.is_own_echo(env.parent_msg_id):
+            return
         traits = split_state(
             data.get("state", {}), data.get("buffer_paths"), env.buffers, self.table.store
         )
@@ -260,55 +230,11 @@ class KernelRelay:
             unsettled = self._sync.kernel_values(model, traits, method, env.parent_msg_id)
             if unsettled:
                 self.table.apply(model, unsettled)
-        if comm_id in self._outputs and "msg_id" in traits:
-            self.capture.watch(comm_id, model.state.get("msg_id"))
+        self.outputs.changed(model, traits)
         self._mark(comm_id)
 
-    def _capture(self, env: Envelope) -> None:
-        """Put a captured output into its Output model, then send every client the list."""
-        model_id = self.capture.target(env)
-        model = self.table.get(model_id) if model_id else None
-        if model is None:
-            return
-        current = model.state.get("outputs")
-        outputs = self.capture.apply(model.model_id, list(current or []), env)
-        if outputs is None:
-            return
-        self.table.apply(model, {"outputs": TraitValue(outputs)})
-        self._mark(model.model_id)
-        update = comm_msg(
-            model.model_id,
-            {"method": "update", "state": {"outputs": outputs}, "buffer_paths": []},
-            session=self.kernel_session,
-            parent=env.parent_header,
-        )
-        self.broadcast(update)
-        self.count("relay", "output_captured")
-        if model.model_id not in self._writes_due:
-            self._writes_due.add(model.model_id)
-            if len(self._writes_due) == 1 and self._on_kernel_write is not None:
-                self._on_kernel_write()
-
     def take_kernel_writes(self) -> list[Envelope]:
-        """One ``outputs`` write per captured Output model since the last call, for the
-        kernel's shell channel (so the kernel's ``Output.outputs`` follows, once)."""
-        writes = []
-        for model_id in sorted(self._writes_due):
-            model = self.table.get(model_id)
-            if model is None:
-                continue
-            state = {"outputs": model.state.get("outputs", [])}
-            write = comm_msg(
-                model_id,
-                {"method": "update", "state": state, "buffer_paths": []},
-                session=self.relay_session,
-            )
-            write.channel = "shell"
-            self._own_writes[write.msg_id] = model_id
-            writes.append(write)
-        self._writes_due.clear()
-        self.count("relay", "output_write", by=len(writes))
-        return writes
+        return self.outputs.take_kernel_writes()
 
     # -- clients -> kernel ---------------------------------------------------------------
 
@@ -453,10 +379,11 @@ class KernelRelay:
             raise MessageError("'buffer_paths' must be a list")  # ipywidgets would fail on it
         if self._sync.is_pending(env.msg_id):
             raise MessageError(f"msg_id {env.msg_id!r} is already in use by a pending update")
-        if comm_id in self._outputs:
-            if not self._strip_output_write(env, data):
+        if self.outputs.is_output(comm_id):
+            stripped = self.outputs.strip_client_write(env, data)
+            if stripped is None:
                 return False
-            data = env.content["data"]
+            data = stripped
         check_new_buffers(self.limits, self.table, env.buffers)
         traits = split_state(
             data.get("state", {}), data.get("buffer_paths"), env.buffers, self.table.store
@@ -464,30 +391,6 @@ class KernelRelay:
         if traits:
             self._sync.client_update(port.client_id, env, model, traits, data)
             self._mark(comm_id)
-        return True
-
-    def _strip_output_write(self, env: Envelope, data: JSONDict) -> bool:
-        """Browsers write the ``outputs`` they captured; the relay captured them already
-        and writes them to the kernel once. Drop that key (also when a client sends it
-        as a binary buffer); forward what else remains."""
-        state = data.get("state")
-        if not isinstance(state, dict):
-            return True
-        paths = data.get("buffer_paths") or []
-        kept = [
-            index
-            for index, path in enumerate(paths)
-            if not (isinstance(path, list) and path[:1] == ["outputs"])
-        ]
-        if "outputs" not in state and len(kept) == len(paths):
-            return True
-        self.count("relay", "output_write_dropped")
-        rest = {key: value for key, value in state.items() if key != "outputs"}
-        if not rest and not kept:
-            return False
-        data = {**data, "state": rest, "buffer_paths": [paths[index] for index in kept]}
-        env.buffers = [env.buffers[index] for index in kept if index < len(env.buffers)]
-        env.replace_content({**env.content, "data": data})
         return True
 
     # -- snapshots -----------------------------------------------------------------------
@@ -517,10 +420,7 @@ class KernelRelay:
         changed = set(self.table.models)
         self.table.clear()
         self._sync.reset()
-        self.capture.clear()
-        self._outputs.clear()
-        self._own_writes.clear()
-        self._writes_due.clear()
+        self.outputs.clear()
         self._status_routes.clear()
         for info in self._clients.values():
             info.control_comms.clear()
