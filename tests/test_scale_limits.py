@@ -4,6 +4,7 @@ of a client's own kernel_info_request, which go to that client only."""
 from __future__ import annotations
 
 import logging
+import re
 import resource
 import uuid
 from typing import Any
@@ -14,9 +15,10 @@ from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelMana
 
 from jupyter_widget_relay.app import WidgetRelay
 from jupyter_widget_relay.core import wire
+from jupyter_widget_relay.process_tuning import STARTUP_SETTLE_S, raise_zmq_socket_cap
 
 from .client import KernelClient, is_idle_after
-from .server_process import run_server
+from .server_process import run_server, server_log_until
 
 LIBZMQ_DEFAULT = 1023
 
@@ -65,9 +67,8 @@ def test_a_context_that_already_has_sockets_is_reported(caplog: Any) -> None:
     manager = AsyncMappingKernelManager()
     socket = manager.context.socket(zmq.DEALER)  # libzmq sizes its table now
     try:
-        app = WidgetRelay(zmq_max_sockets=5000, log=logging.getLogger("test_scale_limits"))
         with caplog.at_level(logging.WARNING):
-            app._raise_zmq_socket_cap(manager)
+            raise_zmq_socket_cap(manager, 5000, logging.getLogger("test_scale_limits"))
         assert "zmq_max_sockets = 5000 may not take effect" in caplog.text
     finally:
         socket.close(linger=0)
@@ -148,3 +149,25 @@ async def test_a_msg_id_two_clients_use_is_broadcast(
                 and m["parent_header"].get("msg_id") == msg_id
             )
         )
+
+
+# -- the startup heap and the garbage collector ------------------------------------------
+
+
+def test_startup_objects_are_frozen_once_the_server_runs() -> None:
+    log = server_log_until("exempt from garbage collection", "--log-level=INFO")
+    frozen = re.search(r"widget relay: (\d+) objects from the server's startup are exempt", log)
+    assert frozen is not None, log[-3000:]
+    assert int(frozen.group(1)) > 10_000, "the server's modules and classes are frozen"
+
+
+def test_startup_freeze_can_be_turned_off() -> None:
+    log = server_log_until(
+        "is running at",
+        "--log-level=INFO",
+        "--WidgetRelay.freeze_startup_objects=False",
+        linger=3 * STARTUP_SETTLE_S,
+    )
+    assert "widget relay: enabled" in log
+    assert "is running at" in log
+    assert "exempt from garbage collection" not in log
