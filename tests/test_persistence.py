@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import hypothesis
+import hypothesis.strategies as st
 import nbformat
 import pytest
 from jupyter_ydoc import YNotebook
@@ -174,9 +176,6 @@ def test_fit_drops_whole_views_and_keeps_dependencies_consistent() -> None:
 
 
 def test_fit_property_every_kept_model_has_its_references() -> None:
-    hypothesis = pytest.importorskip("hypothesis")
-    st = pytest.importorskip("hypothesis.strategies")
-
     @hypothesis.given(
         edges=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9)), max_size=25),
         pads=st.lists(st.integers(0, 300), min_size=10, max_size=10),
