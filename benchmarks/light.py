@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jupyter_widget_relay.core import wire
+from tests.client import execute_content
 
 VALUE = re.compile(rb'"value": ?(-?\d+)')  # the kernel writes compact JSON, the relay not
 IDLE = re.compile(rb'"execution_state": ?"idle"')
@@ -203,17 +204,7 @@ class LightClient(asyncio.Protocol):
 
     def start_execute(self, code: str) -> asyncio.Future[tuple[float, bytes]]:
         """Send a cell; returns a future for the kernel's idle status after it."""
-        msg_id = self.send(
-            "execute_request",
-            {
-                "code": code,
-                "silent": False,
-                "store_history": False,
-                "user_expressions": {},
-                "allow_stdin": False,
-                "stop_on_error": True,
-            },
-        )
+        msg_id = self.send("execute_request", execute_content(code))
         tag = msg_id.encode()
         return self.wait_for(lambda p: tag in p and IDLE.search(p) is not None)
 

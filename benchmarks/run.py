@@ -444,30 +444,19 @@ async def main(
         servers = {"relay": relay, "stock": stock}
         timings["servers_started"] = round(time.monotonic() - started, 1)
         mark = time.monotonic()
-        if "late_joiner" in only:
-            merge(results, await paired(servers, lambda s: late_joiner(s, config.joiner_cell_s)))
-            timings["late_joiner"] = round(time.monotonic() - mark, 1)
-            mark = time.monotonic()
-        if "peers" in only:
-            merge(results, await peers(servers, config))
-            timings["peers"] = round(time.monotonic() - mark, 1)
-            mark = time.monotonic()
-        if "snapshot" in only:
-            merge(results, await snapshot(servers, config))
-            timings["snapshot"] = round(time.monotonic() - mark, 1)
-            mark = time.monotonic()
-        if "burst" in only:
-            merge(results, await paired(servers, lambda s: burst(s, config)))
-            timings["burst"] = round(time.monotonic() - mark, 1)
-            mark = time.monotonic()
-        if "scale" in only:
-            merge(results, await scale(servers, config))
-            timings["scale"] = round(time.monotonic() - mark, 1)
-            mark = time.monotonic()
-        if "memory" in only:
-            merge(results, await memory_item(servers, config))
-            timings["memory"] = round(time.monotonic() - mark, 1)
-            mark = time.monotonic()
+        items: dict[str, Callable[[], Awaitable[dict[str, dict[str, Any]]]]] = {
+            "late_joiner": lambda: paired(servers, lambda s: late_joiner(s, config.joiner_cell_s)),
+            "peers": lambda: peers(servers, config),
+            "snapshot": lambda: snapshot(servers, config),
+            "burst": lambda: paired(servers, lambda s: burst(s, config)),
+            "scale": lambda: scale(servers, config),
+            "memory": lambda: memory_item(servers, config),
+        }
+        for item, measure in items.items():
+            if item in only:
+                merge(results, await measure())
+                timings[item] = round(time.monotonic() - mark, 1)
+                mark = time.monotonic()
     run = {
         "mode": "smoke" if smoke else "full",
         "seconds": round(time.monotonic() - started, 1),

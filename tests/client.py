@@ -197,18 +197,21 @@ class KernelClient:
         await self.wait_for(lambda m: is_idle_after(m, request), timeout)
         return request
 
-    def start_execute(self, code: str) -> Message:
-        return self.send(
-            "execute_request",
-            {
-                "code": code,
-                "silent": False,
-                "store_history": False,
-                "user_expressions": {},
-                "allow_stdin": False,
-                "stop_on_error": True,
-            },
+    async def start_running(self, code: str, timeout: float = 10) -> Message:
+        """Send a cell and return its request once the kernel has started it (its first
+        status), so that what follows happens while the cell runs."""
+        request = self.start_execute(code)
+        await self.wait_for(
+            lambda m: (
+                m["header"]["msg_type"] == "status"
+                and m["parent_header"].get("msg_id") == request["header"]["msg_id"]
+            ),
+            timeout,
         )
+        return request
+
+    def start_execute(self, code: str) -> Message:
+        return self.send("execute_request", execute_content(code))
 
     async def evaluate(self, expression: str, timeout: float = 30) -> Any:
         """Evaluate a Python expression in the kernel and return its JSON value."""
@@ -290,6 +293,18 @@ def is_reply_to(message: Message, request: Message, msg_type: str) -> bool:
         message["header"]["msg_type"] == msg_type
         and message["parent_header"].get("msg_id") == request["header"]["msg_id"]
     )
+
+
+def execute_content(code: str) -> dict[str, Any]:
+    """An ``execute_request``'s content as JupyterLab sends it for a cell, without history."""
+    return {
+        "code": code,
+        "silent": False,
+        "store_history": False,
+        "user_expressions": {},
+        "allow_stdin": False,
+        "stop_on_error": True,
+    }
 
 
 def is_idle_after(message: Message, request: Message) -> bool:

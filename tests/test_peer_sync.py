@@ -50,13 +50,7 @@ async def settle(senders: list[Any], *others: Any) -> None:
 
 async def test_peers_see_change_while_cell_runs(start_kernel: Any, connect: Any) -> None:
     _kernel_id, (a, b, c), model_id = await setup_clients(start_kernel, connect, 3)
-    cell = a.start_execute("import time; time.sleep(5)")
-    await a.wait_for(
-        lambda m: (
-            m["header"]["msg_type"] == "status"
-            and m["parent_header"].get("msg_id") == cell["header"]["msg_id"]
-        )
-    )
+    cell = await a.start_running("import time; time.sleep(5)")
     mark_a = len(a.messages)
     a.update(model_id, {"value": 17})
     for peer in (b, c):

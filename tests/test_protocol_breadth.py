@@ -148,13 +148,7 @@ async def test_ipywidgets7_loading_path_answered_while_busy(
     a = await connect(kernel_id)
     await a.execute("import ipywidgets as W\ns = W.IntSlider(value=12)")
     model_id = await a.evaluate("s.model_id")
-    cell = a.start_execute("import time; time.sleep(5)")
-    await a.wait_for(
-        lambda m: (
-            m["header"]["msg_type"] == "status"
-            and m["parent_header"].get("msg_id") == cell["header"]["msg_id"]
-        )
-    )
+    cell = await a.start_running("import time; time.sleep(5)")
     c = await connect(kernel_id, "json")
     info = c.send("comm_info_request", {"target_name": "jupyter.widget"})
     reply = await c.wait_for(lambda m: m["header"]["msg_type"] == "comm_info_reply")

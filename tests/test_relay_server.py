@@ -36,13 +36,7 @@ async def test_late_joiner_gets_snapshot_while_kernel_busy(start_kernel: Any, co
     b = await connect(kernel_id, "json")
     await a.execute(SLIDERS)
     model_id = await a.evaluate("s.model_id")
-    cell = a.start_execute("import time; time.sleep(5)")
-    await a.wait_for(
-        lambda m: (
-            m["header"]["msg_type"] == "status"
-            and m["parent_header"].get("msg_id") == cell["header"]["msg_id"]
-        )
-    )
+    cell = await a.start_running("import time; time.sleep(5)")
     b.update(model_id, {"value": 42})
     c = await connect(kernel_id)
     reply = await c.request_states()
@@ -210,13 +204,7 @@ async def test_kernel_info_answered_while_busy(
     )
     relay = relay_manager.link_for(kernel_id).relay
     assert relay.counters["relay", "kernel_info"] == 0, "an idle kernel answers for itself"
-    cell = a.start_execute("import time; time.sleep(5)")
-    await a.wait_for(
-        lambda m: (
-            m["header"]["msg_type"] == "status"
-            and m["parent_header"].get("msg_id") == cell["header"]["msg_id"]
-        )
-    )
+    cell = await a.start_running("import time; time.sleep(5)")
     late = await connect(kernel_id, "json")
     request = late.send("kernel_info_request", {})
     reply = await late.wait_for(lambda m: m["header"]["msg_type"] == "kernel_info_reply")

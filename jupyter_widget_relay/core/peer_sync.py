@@ -24,6 +24,8 @@ class SyncHost(Protocol):
     @property
     def client_ids(self) -> list[str]: ...
 
+    def is_attached(self, client_id: str) -> bool: ...
+
     def send_to(self, client_id: str, envelope: Envelope) -> None: ...
 
     def broadcast(self, envelope: Envelope, exclude: str | None = None) -> None: ...
@@ -67,7 +69,7 @@ class PeerSync:
         msg_id = env.msg_id
         # A port the relay has already detached (a slow client closing) may still send:
         # its update counts, but its frontend is gone and must leave no bookkeeping.
-        departed = client_id not in self._host.client_ids
+        departed = not self._host.is_attached(client_id)
         if model.sync is None:
             model.sync = {}
         for name, value in traits.items():

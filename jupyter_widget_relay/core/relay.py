@@ -98,6 +98,9 @@ class KernelRelay:
     def client_ids(self) -> list[str]:
         return list(self._clients)
 
+    def is_attached(self, client_id: str) -> bool:
+        return client_id in self._clients
+
     def ports(self) -> list[ClientPort]:
         return [info.port for info in self._clients.values()]
 
