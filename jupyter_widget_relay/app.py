@@ -258,6 +258,9 @@ class WidgetRelay(ExtensionApp):
                 self._freeze = schedule_startup_freeze(self.log)
 
     _freeze: asyncio.TimerHandle | None = None
+    # Set by initialize_settings; None until then (a server whose start failed still
+    # stops its extensions).
+    relay_manager: RelayManager | None = None
 
     async def stop_extension(self) -> None:
         if self._freeze is not None:

@@ -10,31 +10,14 @@ from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebso
 from tornado import web
 
 from .core import wire
-from .core.messages import COMM_MSG_TYPES, Envelope, MessageError, compose
+from .core.messages import Envelope, MessageError, compose
+from .core.verdict import Forward
 from .websocket_port import WebsocketPort
 
 if TYPE_CHECKING:
     from .kernel_link import KernelLink
     from .manager import RelayManager
 
-RELAYED_REQUEST_TYPES = COMM_MSG_TYPES | {"comm_info_request"}
-# Message types counted by name; anything else a client invents is counted as "other",
-# so clients cannot grow the counters (and /metrics labels) without bound.
-CLIENT_MSG_TYPES = RELAYED_REQUEST_TYPES | {
-    "execute_request",
-    "inspect_request",
-    "complete_request",
-    "history_request",
-    "is_complete_request",
-    "kernel_info_request",
-    "shutdown_request",
-    "interrupt_request",
-    "debug_request",
-    "input_reply",
-    "create_subshell_request",
-    "delete_subshell_request",
-    "list_subshell_request",
-}
 OWN_CHANNELS = ("shell", "control", "stdin")
 LINK_READY_TIMEOUT = 5.0  # seconds
 
@@ -122,32 +105,6 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
         connected.add_done_callback(subscribe)
         ZMQChannelsWebsocketConnection._open_sockets.add(self)
         return connected
-
-    def _answer_kernel_info(self, request: Envelope) -> bool:
-        """While a cell runs, answer kernel_info_request from the reply the relay keeps:
-        JupyterLab holds a new connection's messages until that reply (up to 3 s), and the
-        kernel would answer only after the cell."""
-        link, port = self._link, self._port
-        busy = getattr(self.kernel_manager, "execution_state", None) == "busy"
-        if link is None or port is None or link.kernel_info is None or not busy:
-            return False
-        session = link.relay.kernel_session
-        port.send(
-            compose(
-                "kernel_info_reply",
-                dict(link.kernel_info),
-                session=session,
-                parent=request.header,
-                channel="shell",
-            )
-        )
-        # kernel_info_request is an "untracked" type: this idle finishes the request without
-        # changing the kernel status the frontend shows.
-        port.send(
-            compose("status", {"execution_state": "idle"}, session=session, parent=request.header)
-        )
-        link.relay.count("relay", "kernel_info")
-        return True
 
     def _notify_refused(self, text: str) -> None:
         """Tell a client about a message that could not even be read (no parent to cite)."""
@@ -249,42 +206,26 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
                 envelope = wire.envelope_from_parts(channel, parts)
             else:
                 envelope = wire.parse_legacy(incoming_msg)
-                channel = envelope.channel
         except MessageError as error:
             relay.reject("client", "unparsable", f"{self._port.client_id}: {error}")
             self._notify_refused(f"unreadable message: {error}")
             return
-        msg_type = envelope.msg_type
-        relay.count("from_client", msg_type if msg_type in CLIENT_MSG_TYPES else "other")
-        relayed = channel == "shell" and msg_type in RELAYED_REQUEST_TYPES
-        if relayed and not relay.handle_client_message(self._port, envelope):
+        verdict = relay.receive(self._port, envelope)
+        if not isinstance(verdict, Forward):
             return
-        if (
-            channel == "shell"
-            and msg_type == "kernel_info_request"
-            and self._answer_kernel_info(envelope)
-        ):
-            return
-        allowed = self.multi_kernel_manager.allowed_message_types
-        if allowed and msg_type not in allowed:
-            self.log.warning(
-                'Received message of type "%s", which is not allowed. Ignoring.', msg_type
-            )
-            return
-        stream = self.channels.get(channel)
+        forward = verdict.envelope
+        stream = self.channels.get(forward.channel)
         if stream is None:
-            self.log.warning("No such channel: %r", channel)
+            self.log.warning("No such channel: %r", forward.channel)
             return
-        if msg_type == "kernel_info_request" and envelope.msg_id:
-            relay.route_status(envelope.msg_id, self._port.client_id)  # only its sender needs them
         if self._port.v1:
-            self.session.send_raw(stream, wire.parts_of(envelope))
+            self.session.send_raw(stream, wire.parts_of(forward))
         else:
             message = {
-                "header": envelope.header,
-                "parent_header": envelope.parent_header,
-                "metadata": envelope.metadata,
-                "content": envelope.content,
-                "buffers": envelope.buffers,
+                "header": forward.header,
+                "parent_header": forward.parent_header,
+                "metadata": forward.metadata,
+                "content": forward.content,
+                "buffers": forward.buffers,
             }
             self.session.send(stream, message)

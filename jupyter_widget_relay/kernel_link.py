@@ -12,9 +12,9 @@ from jupyter_client.session import Session
 from .core.limits import Limits
 from .core.messages import Envelope, MessageError, compose
 from .core.relay import KernelRelay
+from .core.status_routes import RELAY_OWN_REQUEST
 from .core.wire import envelope_from_parts
 
-RELAY_OWN_REQUEST = ""  # the client id of the relay's own requests: no client has it
 TRACEBACK_SCRUBBED = {"ename": "ExecutionError", "evalue": "Execution error"}
 
 
@@ -71,6 +71,7 @@ class KernelLink:
             on_kernel_write=self._schedule_kernel_writes,
             limits=limits,
             timer=timer,
+            is_busy=lambda: getattr(kernel_manager, "execution_state", None) == "busy",
         )
         self.session = Session(config=kernel_manager.session.config, key=kernel_manager.session.key)
         self.ready = asyncio.Event()
@@ -81,7 +82,6 @@ class KernelLink:
         self._iopub: Any = None
         self._shell: Any = None
         self._writes_scheduled = False
-        self.kernel_info: dict[str, Any] | None = None
         self._parked: ParkedPort | None = None
         self._buffered_messages_limit = buffered_messages_limit
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -97,7 +97,7 @@ class KernelLink:
         self.ports = list(self.kernel_manager.ports)
         self._iopub = self.kernel_manager.connect_iopub()
         self._iopub.on_recv(self._on_iopub)
-        self.kernel_info = None
+        self.relay.kernel_info = None
         self._shell = self.kernel_manager.connect_shell()
         self._shell.on_recv(self._on_shell_reply)
         self._spawn(self._nudge(force=restarted))
@@ -131,7 +131,7 @@ class KernelLink:
                 "shell", [part for part in parts[1:] if isinstance(part, bytes)]
             )
             if reply.msg_type == "kernel_info_reply" and reply.content.get("status") == "ok":
-                self.kernel_info = dict(reply.content)
+                self.relay.kernel_info = dict(reply.content)
         except (MessageError, ValueError) as error:
             self._log.debug("widget relay: unreadable shell reply: %s", error)
 
@@ -167,7 +167,7 @@ class KernelLink:
             # Same ports: the subscription reconnects by itself, as stock connections' do.
             # Until it is shown live, clients' requests wait (see the connection's hold).
             self.ready.clear()
-            self.kernel_info = None
+            self.relay.kernel_info = None
             self._spawn(self._nudge(force=True))
             return
         self.open(restarted=True)

@@ -108,6 +108,7 @@ class RelayManager(LoggingConfigurable):
             limits=Limits(
                 max_buffer_bytes=self.limits.max_buffer_bytes_per_kernel,
                 max_models=self.limits.max_models_per_kernel,
+                allowed_msg_types=frozenset(mkm.allowed_message_types or ()),
             ),
             timer=metrics.observe,
         )

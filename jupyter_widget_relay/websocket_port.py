@@ -167,6 +167,14 @@ class WebsocketPort:
             4008, "widget relay: client too slow (max_pending_bytes_per_client); reconnect"
         )
 
+    def abort(self) -> None:
+        """Close a client the relay could not send to (it has been detached already)."""
+        self.closed = True
+        self.outbox.clear()
+        self._connection.websocket_handler.close(
+            1011, "widget relay: a message could not be sent to this client; reconnect"
+        )
+
     def describe(self) -> dict[str, str]:
         return {
             "client_id": self.client_id,

@@ -5,7 +5,8 @@ frontend awaits the echo of its own update for an attribute it drops other
 ``echo_update``s for it. ``Kernel`` handles each client's updates in per-client FIFO
 order (shell sockets) the way ipywidgets' ``Widget.set_state`` does: it echoes first
 (or not: ``echo=False`` is ipywidgets 7 / ``JUPYTER_WIDGETS_ECHO=0``; ``no_echo`` lists
-traits tagged ``echo_update=False``), then sets the traits, sends a correction when
+traits tagged ``echo_update=False``), then sets the traits (or, for a value in
+``refused``, fails validation and keeps them all), sends a correction when
 validation changed a value (``maximum`` clamps ``value``), lets observers change other
 traits (``derived``: an observer of ``value`` that sets ``description``), and goes idle.
 """
@@ -17,9 +18,21 @@ from collections import deque
 from typing import Any
 
 from jupyter_widget_relay.core.messages import Envelope, comm_msg, compose
-from jupyter_widget_relay.core.relay import KernelRelay
+from jupyter_widget_relay.core.relay import ClientPort, KernelRelay
+from jupyter_widget_relay.core.verdict import Forward, Verdict
 
 KERNEL_SESSION = "kernel-session"
+
+
+def receive(relay: KernelRelay, port: ClientPort, envelope: Envelope) -> Verdict:
+    """A client's shell message, as the websocket adapter hands it to the core."""
+    envelope.channel = "shell"
+    return relay.receive(port, envelope)
+
+
+def forwards(relay: KernelRelay, port: ClientPort, envelope: Envelope) -> bool:
+    """Whether the core sends the client's shell message on to the kernel."""
+    return isinstance(receive(relay, port, envelope), Forward)
 
 
 def header(msg_type: str, session: str) -> dict[str, Any]:
@@ -79,13 +92,13 @@ class Frontend:
             {},
             content={"comm_id": control, "target_name": "jupyter.widget.control", "data": {}},
         )
-        assert self.relay.handle_client_message(self, opened) is False
+        assert forwards(self.relay, self, opened) is False
         request = Envelope(
             header("comm_msg", self.client_id),
             {},
             content={"comm_id": control, "data": {"method": "request_states"}},
         )
-        assert self.relay.handle_client_message(self, request) is False
+        assert forwards(self.relay, self, request) is False
 
     def leave(self) -> None:
         """The browser tab closes; what it already sent still reaches the kernel."""
@@ -104,7 +117,7 @@ class Frontend:
         for attr in state:
             self.expected[(model_id, attr)] = envelope.msg_id
         self.models[model_id].update(state)
-        if self.relay.handle_client_message(self, envelope):
+        if forwards(self.relay, self, envelope):
             self.kernel.inbox[self.client_id].append(envelope)
         return envelope
 
@@ -120,14 +133,17 @@ class Kernel:
         maximum: int | None = None,
         no_echo: frozenset[str] = frozenset(),
         derived: bool = False,
+        refused: frozenset[Any] = frozenset(),
     ) -> None:
         self.relay = relay
+        self.refused = refused
         self.echo = echo
         self.maximum = maximum
         self.no_echo = no_echo
         self.derived = derived
         self.models: dict[str, dict[str, Any]] = {}
-        self.inbox: dict[str, deque[Envelope]] = {}
+        # one queue per shell socket; "relay" is the relay's own (its state checks)
+        self.inbox: dict[str, deque[Envelope]] = {"relay": deque()}
 
     def publish(
         self,
@@ -144,6 +160,7 @@ class Kernel:
             "_model_module": "@jupyter-widgets/controls",
             "_model_module_version": "2.0.0",
             "value": value,
+            "description": "",
         }
         self.models[model_id] = dict(state)
         self.publish(
@@ -174,6 +191,18 @@ class Kernel:
         self.publish("status", {"execution_state": "busy"}, parent)
         data = request.content["data"]
         model_id = request.content["comm_id"]
+        if data["method"] == "request_state":
+            self.relay.handle_kernel_message(
+                comm_msg(
+                    model_id,
+                    {"method": "update", "state": dict(self.models[model_id]), "buffer_paths": []},
+                    session=KERNEL_SESSION,
+                    parent=parent,
+                )
+            )
+            self.publish("status", {"execution_state": "idle"}, parent)
+            self.collect()
+            return
         state = data["state"]
         echoed = {attr: value for attr, value in state.items() if attr not in self.no_echo}
         if self.echo and echoed:
@@ -187,6 +216,12 @@ class Kernel:
             )
         corrected = {}
         model = self.models[model_id]
+        if any(value in self.refused for value in state.values()):
+            # validation raised inside hold_trait_notifications: every trait of the update
+            # is rolled back, and no correction is sent (only the echo went out)
+            self.publish("status", {"execution_state": "idle"}, parent)
+            self.collect()
+            return
         old_value = model.get("value")
         for attr, value in state.items():
             if attr == "value" and self.maximum is not None and value > self.maximum:
@@ -208,14 +243,28 @@ class Kernel:
                 )
             )
         self.publish("status", {"execution_state": "idle"}, parent)
+        self.collect()
+
+    def process_any(self) -> None:
+        """Handle the next request of the first shell socket that has one."""
+        self.process_next(next(client for client, queue in self.inbox.items() if queue))
+
+    def collect(self) -> None:
+        """Queue the requests the relay sends the kernel on its own shell socket."""
+        self.inbox["relay"].extend(self.relay.take_kernel_writes())
 
 
 def world(
-    clients: int, *, echo: bool = True, maximum: int | None = None
+    clients: int,
+    *,
+    echo: bool = True,
+    maximum: int | None = None,
+    refused: frozenset[Any] = frozenset(),
+    value: int = 0,
 ) -> tuple[KernelRelay, Kernel, list[Frontend]]:
     relay = KernelRelay("k")
-    kernel = Kernel(relay, echo=echo, maximum=maximum)
-    kernel.create_slider("m", 0)
+    kernel = Kernel(relay, echo=echo, maximum=maximum, refused=refused)
+    kernel.create_slider("m", value)
     frontends = []
     for index in range(clients):
         frontend = Frontend(f"c{index}", relay, kernel)

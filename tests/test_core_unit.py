@@ -19,7 +19,7 @@ from jupyter_widget_relay.core.messages import Envelope, MessageError, comm_msg
 from jupyter_widget_relay.core.relay import KernelRelay
 from jupyter_widget_relay.core.table import WidgetTable
 
-from .simulation import KERNEL_SESSION, header
+from .simulation import KERNEL_SESSION, forwards, header
 
 
 class Port:
@@ -200,24 +200,24 @@ def test_relay_routes_kernel_messages_to_all_and_snapshots_to_one() -> None:
         {},
         content={"comm_id": "ctl", "target_name": "jupyter.widget.control", "data": {}},
     )
-    assert relay.handle_client_message(a, control) is False
+    assert forwards(relay, a, control) is False
     request = Envelope(
         header("comm_msg", "a"),
         {},
         content={"comm_id": "ctl", "data": {"method": "request_states"}},
     )
-    assert relay.handle_client_message(a, request) is False
+    assert forwards(relay, a, request) is False
     reply = a.sent[-1]
     assert reply.content["data"]["method"] == "update_states"
     assert reply.parent_header["msg_id"] == request.msg_id
     assert reply.header["session"] == KERNEL_SESSION, "frontends drop other sessions' messages"
     assert len(b.sent) == 1
     close = Envelope(header("comm_close", "a"), {}, content={"comm_id": "ctl", "data": {}})
-    assert relay.handle_client_message(a, close) is False
+    assert forwards(relay, a, close) is False
     per_model = Envelope(
         header("comm_msg", "b"), {}, content={"comm_id": "m", "data": {"method": "request_state"}}
     )
-    assert relay.handle_client_message(b, per_model) is False
+    assert forwards(relay, b, per_model) is False
     assert b.sent[-1].content["data"] == {
         "method": "update",
         "state": model_state(value=1),
@@ -235,9 +235,9 @@ def test_unknown_comms_and_custom_messages_pass_through() -> None:
         {},
         content={"comm_id": "m", "data": {"method": "custom", "content": {}}},
     )
-    assert relay.handle_client_message(a, custom) is True
+    assert forwards(relay, a, custom) is True
     other = Envelope(header("comm_msg", "a"), {}, content={"comm_id": "zzz", "data": {}})
-    assert relay.handle_client_message(a, other) is True
+    assert forwards(relay, a, other) is True
     version = relay.table.get("m").version
     relay.handle_kernel_message(
         comm_msg("m", {"method": "custom", "content": {"x": 1}}, session=KERNEL_SESSION)
@@ -260,7 +260,7 @@ def test_malformed_client_widget_message_is_rejected_and_counted() -> None:
             "data": {"method": "update", "state": {"value": 2}, "buffer_paths": [["value", 9]]},
         },
     )
-    assert relay.handle_client_message(a, bad) is False
+    assert forwards(relay, a, bad) is False
     assert relay.counters["rejected", "client", "malformed"] == 1
     assert relay.table.get("m").state["value"] == 1
     assert len(b.sent) == 1
@@ -273,7 +273,7 @@ def test_client_closing_a_widget_tells_peers() -> None:
     relay.attach(b)
     kernel_open(relay, "m")
     close = Envelope(header("comm_close", "a"), {}, content={"comm_id": "m", "data": {}})
-    assert relay.handle_client_message(a, close) is True
+    assert forwards(relay, a, close) is True
     assert "m" not in relay.table
     assert b.sent[-1].msg_type == "comm_close" and len(a.sent) == 1
 
@@ -310,7 +310,7 @@ def test_output_writes_are_stripped_also_as_buffers() -> None:
         },
         buffers=[b"not outputs", b"kept"],
     )
-    assert relay.handle_client_message(a, write) is True
+    assert forwards(relay, a, write) is True
     model = relay.table.get("out")
     assert model.state["outputs"] == [] and "outputs" not in model.buffers
     assert model.state["msg_id"] == "x"
@@ -326,7 +326,7 @@ def test_output_writes_are_stripped_also_as_buffers() -> None:
         },
         buffers=[b"x"],
     )
-    assert relay.handle_client_message(a, only_outputs) is False, "nothing left to forward"
+    assert forwards(relay, a, only_outputs) is False, "nothing left to forward"
 
 
 def test_control_comms_per_client_are_bounded() -> None:
@@ -342,7 +342,7 @@ def test_control_comms_per_client_are_bounded() -> None:
             {},
             content={"comm_id": f"ctl{index}", "target_name": "jupyter.widget.control"},
         )
-        assert relay.handle_client_message(a, opened) is False
+        assert forwards(relay, a, opened) is False
     assert len(relay._clients["a"].control_comms) == MAX_CONTROL_COMMS_PER_CLIENT
     newest = f"ctl{MAX_CONTROL_COMMS_PER_CLIENT + 4}"
     request = Envelope(
@@ -350,9 +350,9 @@ def test_control_comms_per_client_are_bounded() -> None:
         {},
         content={"comm_id": newest, "data": {"method": "request_states"}},
     )
-    assert relay.handle_client_message(a, request) is False
+    assert forwards(relay, a, request) is False
     assert a.sent[-1].content["data"]["method"] == "update_states"
     oldest = Envelope(
         header("comm_msg", "a"), {}, content={"comm_id": "ctl0", "data": {"method": "x"}}
     )
-    assert relay.handle_client_message(a, oldest) is True, "a forgotten control comm is unknown"
+    assert forwards(relay, a, oldest) is True, "a forgotten control comm is unknown"

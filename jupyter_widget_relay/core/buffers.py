@@ -199,6 +199,28 @@ def split_state(
     return traits
 
 
+def without_traits(
+    data: Mapping[str, Any], buffers: Sequence[bytes], names: Iterable[str]
+) -> tuple[dict[str, Any], list[bytes]]:
+    """An update's ``data`` and buffers without the traits ``names`` (state keys and the
+    buffers whose path starts with one of them)."""
+    drop = set(names)
+    state = data.get("state")
+    paths = data.get("buffer_paths") or []
+    kept = [
+        index
+        for index, path in enumerate(paths)
+        if not (isinstance(path, list) and path[:1] and path[0] in drop)
+    ]
+    rest = (
+        {key: value for key, value in state.items() if key not in drop}
+        if isinstance(state, dict)
+        else state
+    )
+    new_data = {**data, "state": rest, "buffer_paths": [paths[index] for index in kept]}
+    return new_data, [buffers[index] for index in kept if index < len(buffers)]
+
+
 def join_state(
     traits: Iterable[tuple[str, TraitValue]], prefix: Path = ()
 ) -> tuple[dict[str, Any], list[list[str | int]], list[bytes]]:

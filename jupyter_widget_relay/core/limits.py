@@ -8,21 +8,22 @@ from typing import Any
 from .buffers import join_state
 from .messages import Envelope, JSONDict, comm_msg, compose
 from .table import WidgetModel, WidgetTable
+from .verdict import ClientRefusal
 
 
 @dataclass(slots=True)
 class Limits:
-    """0 means no limit. Kernel messages are never refused (the kernel is the authority);
-    these bound what clients can add."""
+    """What clients may send and make the relay store; 0 (or empty) means no limit.
+    Kernel messages are never refused (the kernel is the authority)."""
 
     max_buffer_bytes: int = 0
     max_models: int = 0
+    # The server's MappingKernelManager.allowed_message_types: empty allows every type.
+    allowed_msg_types: frozenset[str] = frozenset()
 
 
-class LimitExceeded(Exception):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+class LimitExceeded(ClientRefusal):
+    """A client message over one of the admin's limits."""
 
 
 def check_new_buffers(limits: Limits, table: WidgetTable, buffers: list[bytes]) -> None:

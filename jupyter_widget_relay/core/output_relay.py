@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from .buffers import TraitValue
+from .buffers import TraitValue, without_traits
 from .messages import Envelope, JSONDict, comm_msg
 from .output_capture import OutputCapture, is_output_model
 from .table import WidgetModel, WidgetTable
@@ -136,18 +136,12 @@ class OutputRelay:
         if not isinstance(state, dict):
             return data
         paths = data.get("buffer_paths") or []
-        kept = [
-            index
-            for index, path in enumerate(paths)
-            if not (isinstance(path, list) and path[:1] == ["outputs"])
-        ]
-        if "outputs" not in state and len(kept) == len(paths):
+        in_buffers = any(isinstance(path, list) and path[:1] == ["outputs"] for path in paths)
+        if "outputs" not in state and not in_buffers:
             return data
         self._host.count("relay", "output_write_dropped")
-        rest = {key: value for key, value in state.items() if key != "outputs"}
-        if not rest and not kept:
+        data, env.buffers = without_traits(data, env.buffers, ["outputs"])
+        if not data["state"] and not data["buffer_paths"]:
             return None
-        data = {**data, "state": rest, "buffer_paths": [paths[index] for index in kept]}
-        env.buffers = [env.buffers[index] for index in kept if index < len(env.buffers)]
         env.replace_content({**env.content, "data": data})
         return data

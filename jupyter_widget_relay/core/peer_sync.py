@@ -6,7 +6,7 @@ and sends what it concludes (the sender's echo, synthesized echoes, corrections)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .buffers import TraitValue, join_state
@@ -32,12 +32,19 @@ class SyncHost(Protocol):
 
     def count(self, *key: str, by: int = 1) -> None: ...
 
+    def check_model(self, model_id: str) -> None: ...
+
 
 @dataclass(slots=True, eq=False)
 class _PendingRef:
+    """A client update the kernel has not yet handled (until its idle status)."""
+
     model_id: str
     client_id: str
     names: tuple[str, ...]
+    # traits for which the kernel published a plain ``update`` while handling it: their
+    # value is the kernel's own word; for the others only an echo (or nothing) came
+    stated: set[str] = field(default_factory=set)
 
 
 class PeerSync:
@@ -64,6 +71,7 @@ class PeerSync:
         model: WidgetModel,
         traits: dict[str, TraitValue],
         data: JSONDict,
+        buffers: list[bytes],
     ) -> None:
         """Apply a client's update to the table and send it to every peer at once."""
         msg_id = env.msg_id
@@ -89,7 +97,7 @@ class PeerSync:
             {"method": "echo_update", "state": data.get("state", {}), "buffer_paths": paths},
             session=self._host.kernel_session,
             parent=env.header,
-            buffers=env.buffers[: len(paths)],
+            buffers=buffers[: len(paths)],
         )
         self._host.broadcast(echo, exclude=client_id)
         self._host.count("relay", "echo_fanout")
@@ -131,11 +139,6 @@ class PeerSync:
                 self._refresh(model, name, sync)
                 self._settle(model, name, sync)
             self._host.table.store.release_all(value.buffers)
-        remaining = tuple(n for n in ref.names if n not in traits)
-        if remaining:
-            ref.names = remaining
-        else:
-            self._pending.pop(msg_id, None)
 
     def kernel_values(
         self, model: WidgetModel, traits: dict[str, TraitValue], method: str, parent_id: str | None
@@ -157,17 +160,34 @@ class PeerSync:
             self._settle(model, name, sync)
         return unsettled
 
+    def kernel_stated(
+        self, parent_id: str | None, model_id: str, traits: dict[str, TraitValue]
+    ) -> None:
+        """The kernel published a plain ``update`` of ``model_id`` while handling
+        ``parent_id``: for those traits, that is the value it kept."""
+        ref = self._pending.get(parent_id) if parent_id else None
+        if ref is not None and ref.model_id == model_id:
+            ref.stated.update(traits)
+
     def kernel_handled(self, msg_id: str, parent: JSONDict) -> None:
-        """The kernel went idle after ``msg_id``: updates it did not echo are now final."""
+        """The kernel went idle after ``msg_id``: its values are now final.
+
+        An echo carries the client's raw value, before the kernel validated it, and a
+        kernel without echoes says nothing: a value the kernel refused (a failed
+        validation raises, and sends no correction) looks just like one it kept. Where
+        the kernel did not state a trait's value with a plain ``update``, the relay asks
+        it for the model's state (``check_model``) and ends on that."""
         ref = self._pending.pop(msg_id, None)
         if ref is None:
             return
+        if any(name not in ref.stated for name in ref.names) and ref.model_id in self._host.table:
+            self._host.check_model(ref.model_id)
         model = self._host.table.get(ref.model_id)
         if model is None or not model.sync:
             return
         echoed: dict[str, TraitValue] = {}
         for name in ref.names:
-            sync = model.sync.get(name)
+            sync = model.sync.get(name) if model.sync else None  # settling empties it
             pending = sync.take(msg_id) if sync else None
             if sync is None or pending is None:
                 continue
@@ -185,6 +205,29 @@ class PeerSync:
                 ref.client_id,
                 update_message(self._host.kernel_session, model, echoed, parent, "echo_update"),
             )
+
+    def kernel_state(
+        self, model: WidgetModel, traits: dict[str, TraitValue]
+    ) -> dict[str, TraitValue]:
+        """The kernel's whole state of ``model`` (the answer to ``check_model``).
+
+        Traits a client update is still pending for are left to that update's own check.
+        Traits in flux end on the kernel's value through the usual corrections; returns
+        the other traits whose table value differs (the caller applies and sends them)."""
+        changed: dict[str, TraitValue] = {}
+        store = self._host.table.store
+        for name, value in traits.items():
+            sync = model.sync.get(name) if model.sync else None
+            if sync is None:
+                if model.trait(name) != value:
+                    changed[name] = value
+                    continue
+            elif not sync.pending:
+                sync.confirmed = value
+                self._refresh(model, name, sync)
+                self._settle(model, name, sync)
+            store.release_all(value.buffers)
+        return changed
 
     # -- convergence ---------------------------------------------------------------------
 
@@ -238,7 +281,7 @@ def update_message(
     model: WidgetModel,
     values: dict[str, TraitValue],
     parent: JSONDict,
-    method: str,
+    method: str = "update",
 ) -> Envelope:
     state, paths, buffers = join_state(values.items())
     data: dict[str, Any] = {"method": method, "state": state, "buffer_paths": paths}

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .buffers import split_state
-from .limits import LimitExceeded, Limits, check_new_buffers, check_new_model, refusal, state_names
+from .buffers import TraitValue, split_state, without_traits
+from .limits import Limits, check_new_buffers, check_new_model, refusal, state_names
 from .messages import (
     CONTROL_TARGET,
     WIDGET_TARGET,
@@ -22,13 +22,34 @@ from .messages import (
     compose,
 )
 from .output_relay import OutputRelay
-from .peer_sync import PeerSync
-from .status_routes import StatusRoutes
+from .peer_sync import PeerSync, update_message
+from .state_checks import StateChecks
+from .status_routes import RELAY_OWN_REQUEST, StatusRoutes
 from .table import WidgetModel, WidgetTable
+from .verdict import ANSWERED, ClientRefusal, Forward, Refused, Verdict
 
 log = logging.getLogger(__name__)
 
 MAX_CONTROL_COMMS_PER_CLIENT = 16
+CLIENT_CHANNELS = frozenset({"shell", "control", "stdin"})
+RELAYED_REQUEST_TYPES = frozenset({"comm_open", "comm_msg", "comm_close", "comm_info_request"})
+# Message types counted by name; anything else a client invents is counted as "other",
+# so clients cannot grow the counters (and /metrics labels) without bound.
+CLIENT_MSG_TYPES = RELAYED_REQUEST_TYPES | {
+    "execute_request",
+    "inspect_request",
+    "complete_request",
+    "history_request",
+    "is_complete_request",
+    "kernel_info_request",
+    "shutdown_request",
+    "interrupt_request",
+    "debug_request",
+    "input_reply",
+    "create_subshell_request",
+    "delete_subshell_request",
+    "list_subshell_request",
+}
 
 
 class ClientPort(Protocol):
@@ -76,10 +97,14 @@ class KernelRelay:
         on_kernel_write: Callable[[], None] | None = None,
         limits: Limits | None = None,
         timer: Callable[[str, float], None] | None = None,
+        is_busy: Callable[[], bool] | None = None,
     ) -> None:
         self.kernel_id = kernel_id
         self.limits = limits or Limits()
         self._timer = timer
+        self._is_busy = is_busy
+        # The kernel's kernel_info_reply content, kept by the adapter that asked for it.
+        self.kernel_info: JSONDict | None = None
         self.table = WidgetTable()
         self.kernel_session = uuid.uuid4().hex
         self.relay_session = uuid.uuid4().hex
@@ -90,7 +115,9 @@ class KernelRelay:
         self._dirty_models: set[str] = set()
         self._dirty_clients = False
         self._status_routes = StatusRoutes()
+        self._on_kernel_write = on_kernel_write
         self.outputs = OutputRelay(self, self._mark, on_kernel_write)
+        self.checks = StateChecks()
 
     # -- clients -------------------------------------------------------------------------
 
@@ -122,7 +149,32 @@ class KernelRelay:
     def send_to(self, client_id: str, envelope: Envelope) -> None:
         info = self._clients.get(client_id)
         if info is not None:
-            info.port.send(envelope)
+            try:
+                info.port.send(envelope)
+            except MessageError as error:
+                self.reject("kernel", "unreadable", f"not sent to {client_id}: {error}")
+            except Exception as error:
+                self._drop_failed(info.port, error)
+
+    def _drop_failed(self, port: ClientPort, error: Exception) -> None:
+        """A port that raised on send is detached (and closed where it can be): it would
+        otherwise miss messages and show a state that never converges."""
+        self.count("relay", "send_failed")
+        log.error(
+            "widget relay %s: sending to client %s failed; detaching it: %r",
+            self.kernel_id,
+            port.client_id,
+            error,
+        )
+        self.detach(port)
+        abort = getattr(port, "abort", None)
+        if callable(abort):
+            try:
+                abort()
+            except Exception:
+                log.exception(
+                    "widget relay %s: closing client %s failed", self.kernel_id, port.client_id
+                )
 
     def broadcast(self, envelope: Envelope, exclude: str | None = None) -> None:
         started = time.perf_counter()
@@ -132,6 +184,8 @@ class KernelRelay:
                     info.port.send(envelope)
                 except MessageError as error:  # unreadable content a JSON client needs parsed
                     self.reject("kernel", "unreadable", f"not sent to {client_id}: {error}")
+                except Exception as error:  # one broken port must not stop the others
+                    self._drop_failed(info.port, error)
         if self._timer is not None:
             self._timer("fanout", time.perf_counter() - started)
 
@@ -162,6 +216,7 @@ class KernelRelay:
                 self._send_status(env)
                 if env.content.get("execution_state") == "idle" and env.parent_msg_id:
                     self.outputs.kernel_idle(env.parent_msg_id)
+                    self._check_done(env.parent_msg_id)
                     self._sync.kernel_handled(env.parent_msg_id, env.parent_header)
             else:
                 self.broadcast(env)
@@ -225,6 +280,11 @@ class KernelRelay:
         traits = split_state(
             data.get("state", {}), data.get("buffer_paths"), env.buffers, self.table.store
         )
+        if method == "update" and self.checks.answers(env, comm_id):
+            self._checked(env, model, traits)
+            return
+        if method == "update":
+            self._sync.kernel_stated(env.parent_msg_id, comm_id, traits)
         ref = self._sync.owns_echo(env, model) if method == "echo_update" else None
         if ref is not None:
             self._sync.own_echo(env, model, traits, ref)
@@ -236,37 +296,83 @@ class KernelRelay:
         self.outputs.changed(model, traits)
         self._mark(comm_id)
 
+    # -- the relay's own requests to the kernel -------------------------------------------
+
+    def check_model(self, model_id: str) -> None:
+        """Ask the kernel for ``model_id``'s state (see state_checks.py)."""
+        if self.checks.add(model_id) and self._on_kernel_write is not None:
+            self._on_kernel_write()
+
     def take_kernel_writes(self) -> list[Envelope]:
-        return self.outputs.take_kernel_writes()
+        """The relay's own shell messages for the kernel: Output writes, state checks."""
+        checks = self.checks.take(self.relay_session, self.table.models)
+        for request in checks:
+            self.route_status(request.msg_id, RELAY_OWN_REQUEST)
+        self.count("relay", "state_check", by=len(checks))
+        return self.outputs.take_kernel_writes() + checks
+
+    def _checked(self, env: Envelope, model: WidgetModel, traits: dict[str, TraitValue]) -> None:
+        """The kernel's whole state of ``model``, which the relay asked for: where it differs
+        from what clients were told, the kernel's value is sent to all of them."""
+        changed = self._sync.kernel_state(model, traits)
+        if changed:
+            self.table.apply(model, changed)
+            self.broadcast(update_message(self.kernel_session, model, changed, env.parent_header))
+            self.count("relay", "state_check_corrected")
+            self.outputs.changed(model, changed)
+            self._mark(model.model_id)
+
+    def _check_done(self, parent_msg_id: str) -> None:
+        if self.checks and self.checks.unanswered(parent_msg_id):
+            self.count("relay", "state_check_unanswered")
 
     # -- clients -> kernel ---------------------------------------------------------------
 
-    def handle_client_message(self, port: ClientPort, env: Envelope) -> bool:
-        """Handle a frontend's shell message; return whether it should go on to the kernel.
+    def receive(self, port: ClientPort, env: Envelope) -> Verdict:
+        """Decide what becomes of a frontend's message (policy first, then the protocol).
 
-        A message the relay refuses (malformed, or over a limit) goes nowhere; its sender
-        is told why, and its model is put back to the table's values."""
+        A refused message touches neither the table nor any peer; its sender is told why,
+        and a refused update's model is shown the table's values again."""
         msg_type = env.msg_type
+        self.count("from_client", msg_type if msg_type in CLIENT_MSG_TYPES else "other")
         try:
-            if msg_type == "comm_msg":
-                return self._client_comm_msg(port, env)
-            if msg_type == "comm_open":
-                return self._client_comm_open(port, env)
-            if msg_type == "comm_close":
-                return self._client_comm_close(port, env)
-            if msg_type == "comm_info_request":
-                return self._client_comm_info(port, env)
+            self._check_policy(env)
+            if env.channel != "shell":
+                return Forward(env)
+            if msg_type in RELAYED_REQUEST_TYPES:
+                return self._client_request(port, env)
+            if msg_type == "kernel_info_request":
+                return self._client_kernel_info(port, env)
+            return Forward(env)
         except MessageError as error:
-            self.refuse(port, env, "malformed", f"malformed {msg_type}: {error}")
-            return False
-        except LimitExceeded as error:
-            self.refuse(port, env, error.reason, str(error))
-            return False
+            return self.refuse(port, env, "malformed", f"malformed {msg_type}: {error}")
+        except ClientRefusal as error:
+            return self.refuse(port, env, error.reason, str(error))
         finally:
             self._sync.flush(env.header)
-        return True
 
-    def refuse(self, port: ClientPort, env: Envelope, reason: str, text: str) -> None:
+    def _check_policy(self, env: Envelope) -> None:
+        if env.channel not in CLIENT_CHANNELS:
+            raise ClientRefusal("unknown_channel", f"no channel {env.channel!r}")
+        allowed = self.limits.allowed_msg_types
+        if allowed and env.msg_type not in allowed:
+            raise ClientRefusal(
+                "not_allowed",
+                f"messages of type {env.msg_type!r} are not allowed "
+                "(MappingKernelManager.allowed_message_types)",
+            )
+
+    def _client_request(self, port: ClientPort, env: Envelope) -> Verdict:
+        msg_type = env.msg_type
+        if msg_type == "comm_msg":
+            return self._client_comm_msg(port, env)
+        if msg_type == "comm_open":
+            return self._client_comm_open(port, env)
+        if msg_type == "comm_close":
+            return self._client_comm_close(port, env)
+        return self._client_comm_info(port, env)
+
+    def refuse(self, port: ClientPort, env: Envelope, reason: str, text: str) -> Refused:
         self.reject("client", reason, f"{port.client_id}: {text}")
         try:
             content = env.content
@@ -280,12 +386,41 @@ class KernelRelay:
         names = [name for name in state_names(data) if name in known]
         for message in refusal(self.kernel_session, env, f"not applied: {text}", model, names):
             port.send(message)
+        return Refused(reason, text)
+
+    def _client_kernel_info(self, port: ClientPort, env: Envelope) -> Verdict:
+        """While a cell runs, answer kernel_info_request from the kernel's kept reply:
+        JupyterLab holds a new connection's messages until that reply (up to 3 s), and the
+        kernel would answer only after the cell. Otherwise the kernel answers, and its
+        statuses for the request go to the asking client only."""
+        busy = self._is_busy is not None and self._is_busy()
+        if self.kernel_info is None or not busy:
+            if env.msg_id:
+                self.route_status(env.msg_id, port.client_id)
+            return Forward(env)
+        session = self.kernel_session
+        port.send(
+            compose(
+                "kernel_info_reply",
+                dict(self.kernel_info),
+                session=session,
+                parent=env.header,
+                channel="shell",
+            )
+        )
+        # kernel_info_request is an "untracked" type: this idle finishes the request without
+        # changing the kernel status the frontend shows.
+        port.send(
+            compose("status", {"execution_state": "idle"}, session=session, parent=env.header)
+        )
+        self.count("relay", "kernel_info")
+        return ANSWERED
 
     def _control_comms(self, port: ClientPort) -> dict[str, None]:
         info = self._clients.get(port.client_id)
         return info.control_comms if info is not None else {}
 
-    def _client_comm_open(self, port: ClientPort, env: Envelope) -> bool:
+    def _client_comm_open(self, port: ClientPort, env: Envelope) -> Verdict:
         comm_id, data = _comm_data(env)
         target = env.content.get("target_name")
         if target == CONTROL_TARGET:
@@ -293,8 +428,12 @@ class KernelRelay:
             controls[comm_id] = None
             while len(controls) > MAX_CONTROL_COMMS_PER_CLIENT:
                 del controls[next(iter(controls))]
-            return False
+            return ANSWERED
         if target == WIDGET_TARGET:
+            if comm_id in self.table:
+                # A model exists because the kernel opened it; the kernel refuses a second
+                # comm with its id, and the table must keep the one it has.
+                raise ClientRefusal("model_exists", f"widget model {comm_id} already exists")
             check_new_model(self.limits, self.table)
             check_new_buffers(self.limits, self.table, env.buffers)
             self._open_model(comm_id, data, env.buffers)
@@ -306,14 +445,14 @@ class KernelRelay:
                 buffers=env.buffers,
             )
             self.broadcast(peer_copy, exclude=port.client_id)
-        return True
+        return Forward(env)
 
-    def _client_comm_close(self, port: ClientPort, env: Envelope) -> bool:
+    def _client_comm_close(self, port: ClientPort, env: Envelope) -> Verdict:
         comm_id, _ = _comm_data(env)
         controls = self._control_comms(port)
         if comm_id in controls:
             del controls[comm_id]
-            return False
+            return ANSWERED
         if self._close_model(comm_id):
             peer_copy = compose(
                 "comm_close",
@@ -322,13 +461,13 @@ class KernelRelay:
                 parent=env.header,
             )
             self.broadcast(peer_copy, exclude=port.client_id)
-        return True
+        return Forward(env)
 
-    def _client_comm_info(self, port: ClientPort, env: Envelope) -> bool:
+    def _client_comm_info(self, port: ClientPort, env: Envelope) -> Verdict:
         """The ipywidgets-7 loading path asks which widget comms exist: answer from the
         table at once (it lists every live widget comm); other targets go to the kernel."""
         if env.content.get("target_name") != WIDGET_TARGET:
-            return True
+            return Forward(env)
         comms = {model_id: {"target_name": WIDGET_TARGET} for model_id in self.table.models}
         reply = compose(
             "comm_info_reply",
@@ -349,9 +488,9 @@ class KernelRelay:
             )
         )
         self.count("relay", "comm_info")
-        return False
+        return ANSWERED
 
-    def _client_comm_msg(self, port: ClientPort, env: Envelope) -> bool:
+    def _client_comm_msg(self, port: ClientPort, env: Envelope) -> Verdict:
         comm_id, data = _comm_data(env)
         method = data.get("method")
         if comm_id in self._control_comms(port):
@@ -359,10 +498,10 @@ class KernelRelay:
                 self.send_snapshot(port, comm_id, env.header)
             else:
                 self.reject("client", "unknown_control_method", f"{method!r}")
-            return False
+            return ANSWERED
         model = self.table.get(comm_id)
         if model is None:
-            return True
+            return Forward(env)
         if method == "request_state":
             state, paths, buffers = model.wire_state()
             port.send(
@@ -375,26 +514,55 @@ class KernelRelay:
                 )
             )
             self.count("relay", "request_state")
-            return False
+            return ANSWERED
         if method != "update":
-            return True
+            return Forward(env)
+        return self._client_update(port, env, model, data)
+
+    def _client_update(
+        self, port: ClientPort, env: Envelope, model: WidgetModel, data: JSONDict
+    ) -> Verdict:
+        """Every check that can refuse the update runs before anything changes."""
         if "buffer_paths" in data and not isinstance(data["buffer_paths"], list):
             raise MessageError("'buffer_paths' must be a list")  # ipywidgets would fail on it
         if self._sync.is_pending(env.msg_id):
             raise MessageError(f"msg_id {env.msg_id!r} is already in use by a pending update")
-        if self.outputs.is_output(comm_id):
+        check_new_buffers(self.limits, self.table, env.buffers)
+        if self.outputs.is_output(model.model_id):
             stripped = self.outputs.strip_client_write(env, data)
             if stripped is None:
-                return False
+                return ANSWERED
             data = stripped
-        check_new_buffers(self.limits, self.table, env.buffers)
         traits = split_state(
             data.get("state", {}), data.get("buffer_paths"), env.buffers, self.table.store
         )
+        buffers = env.buffers
+        unknown = [name for name in traits if not model.has_trait(name)]
+        if unknown:
+            # The kernel ignores traits its model does not have: so must the table and the
+            # peers. The message still goes to the kernel as sent, as stock would send it.
+            for name in unknown:
+                self.table.store.release_all(traits.pop(name).buffers)
+            self._refuse_traits(port, env, unknown)
+            data, buffers = without_traits(data, buffers, unknown)
         if traits:
-            self._sync.client_update(port.client_id, env, model, traits, data)
-            self._mark(comm_id)
-        return True
+            self._sync.client_update(port.client_id, env, model, traits, data, buffers)
+            self._mark(model.model_id)
+        return Forward(env)
+
+    def _refuse_traits(self, port: ClientPort, env: Envelope, names: list[str]) -> None:
+        shown = ", ".join(repr(name)[:80] for name in names[:5])
+        more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+        text = f"the widget model has no trait {shown}{more}: not applied"
+        self.reject("client", "unknown_trait", f"{port.client_id}: {text}")
+        port.send(
+            compose(
+                "stream",
+                {"name": "stderr", "text": f"[widget relay] {text}\n"},
+                session=self.kernel_session,
+                parent=env.header,
+            )
+        )
 
     # -- snapshots -----------------------------------------------------------------------
 
@@ -425,6 +593,7 @@ class KernelRelay:
         self._sync.reset()
         self.outputs.clear()
         self._status_routes.clear()
+        self.checks.clear()
         for info in self._clients.values():
             info.control_comms.clear()
         for model_id in changed:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .messages import Envelope
 
+RELAY_OWN_REQUEST = ""  # the client id of the relay's own requests: no client has it
 MAX_ROUTES = 1000  # most requests awaiting their idle at once; the oldest are forgotten
 PRIVATE_REQUEST_TYPES = frozenset({"kernel_info_request"})
 
@@ -36,13 +37,12 @@ class StatusRoutes:
     def recipient(self, status: Envelope) -> str | None:
         """The one client ``status`` is for, or None when every client gets it."""
         parent_id = status.parent_msg_id
-        if (
-            not self._routes
-            or parent_id not in self._routes
-            or status.parent_header.get("msg_type") not in PRIVATE_REQUEST_TYPES
-        ):
+        if not self._routes or parent_id not in self._routes:
             return None
         client_id = self._routes[parent_id]
+        private = status.parent_header.get("msg_type") in PRIVATE_REQUEST_TYPES
+        if not private and client_id != RELAY_OWN_REQUEST:
+            return None
         if status.content.get("execution_state") == "idle":
             del self._routes[parent_id]
         return client_id

@@ -34,6 +34,9 @@ class WidgetModel:
     sync: dict[str, TraitSync] | None = None
     _state_bytes: int = -1
 
+    def has_trait(self, name: str) -> bool:
+        return name in self.state or name in self.buffers
+
     def trait(self, name: str) -> TraitValue:
         return TraitValue(self.state.get(name, MISSING), self.buffers.get(name, ()))
 

@@ -1,0 +1,213 @@
+"""The pure core keeps the kernel the authority: verdicts, identity, values, isolation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jupyter_widget_relay.core.limits import Limits
+from jupyter_widget_relay.core.messages import Envelope
+from jupyter_widget_relay.core.relay import KernelRelay
+from jupyter_widget_relay.core.verdict import Answered, Forward, Refused
+
+from .simulation import Frontend, header, receive, world
+
+
+class Port:
+    def __init__(self, client_id: str, fail: bool = False) -> None:
+        self.client_id = client_id
+        self.sent: list[Envelope] = []
+        self.fail = fail
+        self.aborted = False
+
+    def send(self, envelope: Envelope) -> None:
+        if self.fail:
+            raise RuntimeError("socket state went wrong")
+        self.sent.append(envelope)
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def update(client: str, value: Any, **extra: Any) -> Envelope:
+    state = {"value": value, **extra}
+    return Envelope(
+        header("comm_msg", client),
+        {},
+        content={"comm_id": "m", "data": {"method": "update", "state": state}},
+        channel="shell",
+    )
+
+
+def fingerprint(relay: KernelRelay) -> Any:
+    return {mid: dict(m.state) for mid, m in relay.table.models.items()}
+
+
+# -- verdicts: policy first ------------------------------------------------------------
+
+
+def test_disallowed_type_is_refused_before_anything_changes() -> None:
+    relay, _kernel, (a, b) = world(2)
+    relay.limits = Limits(allowed_msg_types=frozenset({"execute_request"}))
+    before, seen_by_b = fingerprint(relay), len(b.received)
+    verdict = receive(relay, a, update("c0", 9))
+    assert isinstance(verdict, Refused) and verdict.reason == "not_allowed"
+    assert fingerprint(relay) == before and len(b.received) == seen_by_b
+    assert not relay._sync._pending
+    notice, restore = a.received[-1], a.received[-2]
+    assert notice.msg_type == "stream" and "not allowed" in notice.content["text"]
+    assert restore.content["data"] == {
+        "method": "echo_update",
+        "state": {"value": 0},
+        "buffer_paths": [],
+    }
+
+
+def test_unknown_channel_is_refused() -> None:
+    relay, _kernel, (a,) = world(1)
+    env = update("c0", 3)
+    env.channel = "iopub"
+    assert isinstance(relay.receive(a, env), Refused)
+    assert relay.table.get("m").state["value"] == 0
+
+
+def test_control_and_stdin_go_to_the_kernel_untouched() -> None:
+    relay, _kernel, (a,) = world(1)
+    for channel in ("control", "stdin"):
+        env = Envelope(header("input_reply", "c0"), {}, content={"value": "x"}, channel=channel)
+        verdict = relay.receive(a, env)
+        assert isinstance(verdict, Forward) and verdict.envelope is env
+
+
+def test_answered_from_the_table() -> None:
+    relay, _kernel, (a,) = world(1)
+    env = Envelope(
+        header("comm_msg", "c0"), {}, content={"comm_id": "m", "data": {"method": "request_state"}}
+    )
+    assert isinstance(receive(relay, a, env), Answered)
+    assert a.received[-1].content["data"]["state"]["value"] == 0
+
+
+# -- identity ----------------------------------------------------------------------------
+
+
+def test_comm_open_reusing_a_model_id_is_refused() -> None:
+    relay, _kernel, (a, b) = world(2)
+    seen_by_b = len(b.received)
+    state = {
+        "_model_name": "IntSliderModel",
+        "_model_module": "@jupyter-widgets/controls",
+        "_model_module_version": "2.0.0",
+        "value": 99,
+    }
+    env = Envelope(
+        header("comm_open", "c0"),
+        {},
+        content={"comm_id": "m", "target_name": "jupyter.widget", "data": {"state": state}},
+    )
+    verdict = receive(relay, a, env)
+    assert isinstance(verdict, Refused) and verdict.reason == "model_exists"
+    assert relay.table.get("m").state["value"] == 0
+    assert len(b.received) == seen_by_b
+    assert relay.counters["rejected", "client", "model_exists"] == 1
+
+
+def test_unknown_traits_are_refused_alone() -> None:
+    relay, _kernel, (a, b) = world(2)
+    env = update("c0", 4, junk="x" * 100)
+    env.content["data"]["buffer_paths"] = [["blob"]]
+    env.buffers = [b"\x00" * 10]
+    verdict = receive(relay, a, env)
+    assert isinstance(verdict, Forward) and verdict.envelope is env, "the kernel gets it as sent"
+    model = relay.table.get("m")
+    assert model.state["value"] == 4 and "junk" not in model.state and not model.buffers
+    assert len(relay.table.store) == 0, "the refused buffer is not kept"
+    echo = b.received[-1]
+    assert echo.content["data"]["state"] == {"value": 4} and echo.buffers == []
+    assert "'junk'" in a.received[-1].content["text"]
+    assert relay.counters["rejected", "client", "unknown_trait"] == 1
+
+
+# -- values ------------------------------------------------------------------------------
+
+
+def test_value_refused_after_its_echo_is_corrected_by_a_state_check() -> None:
+    relay, kernel, (a, b) = world(2, refused=frozenset({"bad"}), value=5)
+    a.set("m", value="bad")
+    assert b.value("m") == "bad", "peers see the change at once"
+    kernel.process_next("c0")
+    assert [w.content["data"] for w in kernel.inbox["relay"]] == [{"method": "request_state"}]
+    kernel.process_next("relay")
+    assert relay.table.get("m").state["value"] == 5
+    assert a.value("m") == 5 and b.value("m") == 5
+    assert not relay.checks
+    late = Frontend("c2", relay, kernel)
+    late.join()
+    assert late.value("m") == 5
+
+
+def test_a_check_does_not_override_a_newer_pending_update() -> None:
+    relay, kernel, (a,) = world(1)
+    a.set("m", value=1)
+    kernel.process_next("c0")  # the check is queued
+    a.set("m", value=2)  # not yet handled when the check's answer comes
+    kernel.process_next("relay")
+    assert relay.table.get("m").state["value"] == 2 and a.value("m") == 2
+    kernel.process_next("c0")
+    kernel.process_next("relay")
+    assert relay.table.get("m").state["value"] == 2 == kernel.models["m"]["value"]
+    assert relay.table.get("m").sync is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    echo=st.booleans(),
+    writers=st.integers(2, 3),
+    ops=st.lists(st.tuples(st.integers(0, 3), st.sampled_from([1, 2, "bad", 4, "worse"]))),
+    order=st.lists(st.integers(0, 9), max_size=30),
+)
+def test_writers_and_a_refusing_kernel_converge(
+    echo: bool, writers: int, ops: list[tuple[int, Any]], order: list[int]
+) -> None:
+    """Random writers, some values the kernel refuses after echoing them, any processing
+    order: table, every frontend, a late joiner and the kernel agree; nothing is left."""
+    relay, kernel, frontends = world(writers, echo=echo, refused=frozenset({"bad", "worse"}))
+    choices = iter(order)
+    for who, value in ops:
+        if who == 3:
+            busy = [client for client, queue in kernel.inbox.items() if queue]
+            if busy:
+                kernel.process_next(busy[next(choices, 0) % len(busy)])
+        else:
+            frontends[who % writers].set("m", value=value)
+    while any(kernel.inbox.values()):
+        busy = [client for client, queue in kernel.inbox.items() if queue]
+        kernel.process_next(busy[next(choices, 0) % len(busy)])
+    expected = kernel.models["m"]["value"]
+    assert relay.table.get("m").state["value"] == expected
+    for frontend in frontends:
+        assert frontend.value("m") == expected, frontend.client_id
+        assert not frontend.expected, "a frontend would drop echoes forever"
+    late = Frontend("late", relay, kernel)
+    late.join()
+    assert late.value("m") == expected
+    assert relay.table.get("m").sync is None
+    assert not relay._sync._pending and not relay.checks
+
+
+# -- isolation ---------------------------------------------------------------------------
+
+
+def test_a_failing_port_is_detached_and_the_others_still_served() -> None:
+    relay, kernel, (a, b) = world(2)
+    broken = Port("broken", fail=True)
+    relay.attach(broken)
+    kernel.set("m", value=8)
+    assert a.value("m") == 8 and b.value("m") == 8
+    assert relay.table.get("m").state["value"] == 8
+    assert not relay.is_attached("broken") and broken.aborted
+    assert relay.counters["relay", "send_failed"] == 1
+    kernel.set("m", value=9)
+    assert b.value("m") == 9
