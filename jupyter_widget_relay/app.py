@@ -105,9 +105,22 @@ class WidgetRelay(ExtensionApp):
         config=True,
         help=(
             "Bytes that may wait for one slow browser (written but not yet sent, plus queued "
-            "after coalescing widget updates). Past it the relay closes that connection with "
-            "code 4008 and the browser reloads from a fresh snapshot when it reconnects. "
+            "after coalescing widget updates). Past it, or for one message larger than it, "
+            "the relay closes that connection with code 4008 and the browser reloads from a "
+            "fresh snapshot when it reconnects. "
             "Default 67108864 (64 MiB); 0 = no limit."
+        ),
+    )
+
+    max_unhandled_bytes_per_client = Int(
+        64 * 2**20,
+        config=True,
+        help=(
+            "Bytes of one browser's widget updates (JSON state and binary buffers) that the "
+            "relay holds while the kernel has not handled them yet (a busy kernel handles "
+            "them after the running cell). Past it, that browser's further updates are "
+            "refused with a notice until the kernel catches up. Default 67108864 (64 MiB); "
+            "0 = no limit."
         ),
     )
 
@@ -116,6 +129,7 @@ class WidgetRelay(ExtensionApp):
         "max_buffer_bytes_per_kernel",
         "max_models_per_kernel",
         "max_pending_bytes_per_client",
+        "max_unhandled_bytes_per_client",
         "buffered_messages_limit",
         "saved_state_max_bytes",
     )
@@ -234,6 +248,7 @@ class WidgetRelay(ExtensionApp):
                 max_buffer_bytes_per_kernel=self.max_buffer_bytes_per_kernel,
                 max_models_per_kernel=self.max_models_per_kernel,
                 max_pending_bytes_per_client=self.max_pending_bytes_per_client,
+                max_unhandled_bytes_per_client=self.max_unhandled_bytes_per_client,
             ),
         )
         self.settings["widget_relay_manager"] = self.relay_manager

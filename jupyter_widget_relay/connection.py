@@ -192,8 +192,9 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
             relay.reject(
                 "client",
                 "too_large",
-                f"{self._port.client_id}: a {len(incoming_msg)}-byte message is over "
+                f"a {len(incoming_msg)}-byte message is over "
                 f"c.WidgetRelay.max_message_bytes = {limit}",
+                self._port.client_id,
             )
             self._notify_refused(
                 f"a {len(incoming_msg)} byte message is over the limit of "
@@ -207,7 +208,7 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
             else:
                 envelope = wire.parse_legacy(incoming_msg)
         except MessageError as error:
-            relay.reject("client", "unparsable", f"{self._port.client_id}: {error}")
+            relay.reject("client", "unparsable", str(error), self._port.client_id)
             self._notify_refused(f"unreadable message: {error}")
             return
         verdict = relay.receive(self._port, envelope)

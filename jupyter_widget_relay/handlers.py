@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized, ws_authenticated
@@ -18,6 +19,14 @@ from .manager import RelayManager
 AUTH_RESOURCE = "kernels"
 KERNEL_ID = r"(?P<kernel_id>[\w-]+)"
 MODEL_ID = r"(?P<model_id>[^/]+)"
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def authorized_to_execute(method: F) -> F:
+    """Widget state needs ``execute`` on kernels: what a kernel websocket would carry."""
+    return cast(F, authorized("execute")(method))
 
 
 class RelayHandler(APIHandler):
@@ -44,6 +53,32 @@ class RelayHandler(APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(value, default=str))
 
+    async def summary_for_user(self, kernel_id: str) -> dict[str, Any] | None:
+        manager = self.relay_manager
+        summary = manager.kernel_summary(kernel_id) if manager is not None else None
+        if summary is None or await may_execute(self):
+            return summary
+        return without_names(summary)
+
+
+async def may_execute(handler: Any) -> bool:
+    """Whether the user may ``execute`` on kernels: the right that opens a kernel
+    websocket, which carries every widget's state and the kernel's clients."""
+    allowed = await ensure_async(
+        handler.authorizer.is_authorized(handler, handler.current_user, "execute", AUTH_RESOURCE)
+    )
+    return bool(allowed)
+
+
+def without_names(summary: dict[str, Any]) -> dict[str, Any]:
+    """A kernel summary for users who may only ``read`` kernels: how many clients are
+    connected, not who they are."""
+    anonymous = [
+        {"client_id": "", "username": "", "display_name": "", "protocol": client["protocol"]}
+        for client in summary["clients"]
+    ]
+    return {**summary, "clients": anonymous}
+
 
 class StatusHandler(RelayHandler):
     @web.authenticated
@@ -60,7 +95,7 @@ class KernelsHandler(RelayHandler):
         kernels = []
         if manager is not None:
             for kernel_id in list(manager.links):
-                summary = manager.kernel_summary(kernel_id)
+                summary = await self.summary_for_user(kernel_id)
                 if summary is not None:
                     kernels.append(summary)
         self.write_json({"enabled": manager is not None, "kernels": kernels})
@@ -71,8 +106,7 @@ class KernelHandler(RelayHandler):
     @authorized
     async def get(self, kernel_id: str) -> None:
         self.link_or_404(kernel_id)
-        assert self.relay_manager is not None
-        self.write_json(self.relay_manager.kernel_summary(kernel_id))
+        self.write_json(await self.summary_for_user(kernel_id))
 
 
 def model_summary(model: Any) -> dict[str, Any]:
@@ -92,7 +126,7 @@ def model_summary(model: Any) -> dict[str, Any]:
 
 class ModelsHandler(RelayHandler):
     @web.authenticated
-    @authorized
+    @authorized_to_execute
     async def get(self, kernel_id: str) -> None:
         link = self.link_or_404(kernel_id)
         models = [model_summary(m) for m in link.relay.table.models.values()]
@@ -101,7 +135,7 @@ class ModelsHandler(RelayHandler):
 
 class ModelHandler(RelayHandler):
     @web.authenticated
-    @authorized
+    @authorized_to_execute
     async def get(self, kernel_id: str, model_id: str) -> None:
         link = self.link_or_404(kernel_id)
         model = link.relay.table.get(model_id)
@@ -112,7 +146,7 @@ class ModelHandler(RelayHandler):
 
 class StateHandler(RelayHandler):
     @web.authenticated
-    @authorized
+    @authorized_to_execute
     async def get(self, kernel_id: str) -> None:
         link = self.link_or_404(kernel_id)
         self.write_json(link.relay.table.document())
@@ -123,6 +157,7 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     auth_resource = AUTH_RESOURCE
     kernel_id = ""
+    _names = False  # whether this user may see who the kernel's clients are
 
     @property
     def relay_manager(self) -> RelayManager | None:
@@ -137,6 +172,7 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         )
         if not allowed:
             raise web.HTTPError(403)
+        self._names = await may_execute(self)
         await super().get(kernel_id=kernel_id)
 
     def open(self, kernel_id: str) -> None:
@@ -154,6 +190,8 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     def _push(self, models: set[str]) -> None:
         manager = self.relay_manager
         summary = manager.kernel_summary(self.kernel_id) if manager is not None else None
+        if summary is not None and not self._names:
+            summary = without_names(summary)
         message = {"type": "summary", "kernel": summary, "changed_models": sorted(models)}
         try:
             self.write_message(json.dumps(message, default=str))

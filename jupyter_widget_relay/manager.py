@@ -30,6 +30,7 @@ class RelayLimits:
     max_buffer_bytes_per_kernel: int = 0
     max_models_per_kernel: int = 0
     max_pending_bytes_per_client: int = 0
+    max_unhandled_bytes_per_client: int = 0
 
 
 class RelayManager(LoggingConfigurable):
@@ -109,6 +110,7 @@ class RelayManager(LoggingConfigurable):
                 max_buffer_bytes=self.limits.max_buffer_bytes_per_kernel,
                 max_models=self.limits.max_models_per_kernel,
                 allowed_msg_types=frozenset(mkm.allowed_message_types or ()),
+                max_unhandled_bytes_per_client=self.limits.max_unhandled_bytes_per_client,
             ),
             timer=metrics.observe,
         )

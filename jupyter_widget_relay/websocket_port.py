@@ -66,6 +66,9 @@ class WebsocketPort:
             return
         frame = wire.v1_frame(envelope) if self.v1 else wire.legacy_frame(envelope)
         size = len(frame)
+        if self.max_pending_bytes and size > self.max_pending_bytes:
+            self._close_slow()  # it would be held in memory past the limit all the same
+            return
         if self.outbox or self.in_flight > self.CONGESTED_BYTES:
             self.outbox.push(envelope, frame, size)
             if self.max_pending_bytes and self.pending_bytes > self.max_pending_bytes:
@@ -158,8 +161,9 @@ class WebsocketPort:
             link.relay.reject(
                 "client",
                 "slow_client",
-                f"{self.client_id} ({self.username}) fell behind by more than "
+                f"{self.username} fell behind by more than "
                 f"{self.max_pending_bytes} bytes; closing it",
+                self.client_id,
             )
             # Leave the stream now: the close handshake with a stalled peer can take seconds.
             link.relay.detach(self)

@@ -9,6 +9,7 @@ from .buffers import join_state
 from .messages import Envelope, JSONDict, comm_msg, compose
 from .table import WidgetModel, WidgetTable
 from .verdict import ClientRefusal
+from .wire import pack
 
 
 @dataclass(slots=True)
@@ -18,6 +19,7 @@ class Limits:
 
     max_buffer_bytes: int = 0
     max_models: int = 0
+    max_unhandled_bytes_per_client: int = 0
     # The server's MappingKernelManager.allowed_message_types: empty allows every type.
     allowed_msg_types: frozenset[str] = frozenset()
 
@@ -35,6 +37,25 @@ def check_new_buffers(limits: Limits, table: WidgetTable, buffers: list[bytes]) 
             "buffer_limit",
             f"the kernel's widget buffers would exceed {limits.max_buffer_bytes} bytes "
             "(c.WidgetRelay.max_buffer_bytes_per_kernel)",
+        )
+
+
+def update_size(env: Envelope, data: JSONDict) -> int:
+    """What an update makes the relay hold: its JSON state and its buffers, in bytes."""
+    raw = env.raw_content_size
+    json_bytes = raw if raw is not None else len(pack(data.get("state", {})))
+    return json_bytes + sum(len(buffer) for buffer in env.buffers)
+
+
+def check_unhandled(limits: Limits, unhandled: int, incoming: int) -> None:
+    """A client's updates the kernel has not handled yet are held in the relay (their
+    values and buffers): bound them per client."""
+    limit = limits.max_unhandled_bytes_per_client
+    if limit and unhandled + incoming > limit:
+        raise LimitExceeded(
+            "unhandled_limit",
+            f"this client's updates not yet handled by the kernel would exceed {limit} "
+            "bytes (c.WidgetRelay.max_unhandled_bytes_per_client); wait for the kernel",
         )
 
 

@@ -15,6 +15,42 @@ CONTROL_TARGET = "jupyter.widget.control"
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
 COMM_MSG_TYPES = frozenset({"comm_open", "comm_msg", "comm_close"})
+# Message types counted by name (counters, /metrics labels); a sender's other types are
+# counted as "other", so neither a client nor a kernel can grow the label set.
+CLIENT_MSG_TYPES = COMM_MSG_TYPES | {
+    "comm_info_request",
+    "execute_request",
+    "inspect_request",
+    "complete_request",
+    "history_request",
+    "is_complete_request",
+    "kernel_info_request",
+    "shutdown_request",
+    "interrupt_request",
+    "debug_request",
+    "input_reply",
+    "create_subshell_request",
+    "delete_subshell_request",
+    "list_subshell_request",
+}
+KERNEL_MSG_TYPES = COMM_MSG_TYPES | {
+    "status",
+    "stream",
+    "display_data",
+    "update_display_data",
+    "execute_input",
+    "execute_result",
+    "error",
+    "clear_output",
+    "debug_event",
+    "iopub_welcome",
+    "shutdown_reply",
+}
+
+
+def counted_type(msg_type: str, known: frozenset[str]) -> str:
+    return msg_type if msg_type in known else "other"
+
 
 JSONDict = dict[str, Any]
 Unpacker = Callable[[bytes], Any]
@@ -176,6 +212,11 @@ class Envelope:
                 parsed = {}  # like metadata that is not an object: nothing the relay reads
             self._metadata = parsed if isinstance(parsed, dict) else {}
         return self._metadata
+
+    @property
+    def raw_content_size(self) -> int | None:
+        """Bytes of the content as received, if it came as one JSON part (v1 frames)."""
+        return len(self._raw_content) if self._raw_content is not None else None
 
     def replace_content(self, content: JSONDict) -> None:
         """Swap the content (e.g. a scrubbed traceback) and drop cached wire forms."""

@@ -6,6 +6,7 @@ and sends what it concludes (the sender's echo, synthesized echoes, corrections)
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,6 +43,7 @@ class _PendingRef:
     model_id: str
     client_id: str
     names: tuple[str, ...]
+    size: int  # bytes of its JSON state and buffers, held until the kernel handled it
     # traits for which the kernel published a plain ``update`` while handling it: their
     # value is the kernel's own word; for the others only an echo (or nothing) came
     stated: set[str] = field(default_factory=set)
@@ -53,9 +55,11 @@ class PeerSync:
         self._pending: dict[str, _PendingRef] = {}
         self._in_flux: set[str] = set()
         self._corrections: dict[str, dict[str, dict[str, TraitValue]]] = {}
+        self._unhandled: Counter[str] = Counter()  # client id -> bytes of its pending updates
 
     def reset(self) -> None:
         self._pending.clear()
+        self._unhandled.clear()
         self._in_flux.clear()
         self._corrections.clear()
 
@@ -72,6 +76,7 @@ class PeerSync:
         traits: dict[str, TraitValue],
         data: JSONDict,
         buffers: list[bytes],
+        size: int = 0,
     ) -> None:
         """Apply a client's update to the table and send it to every peer at once."""
         msg_id = env.msg_id
@@ -89,7 +94,8 @@ class PeerSync:
             if departed:
                 sync.forget(client_id)
         self._in_flux.add(model.model_id)
-        self._pending[msg_id] = _PendingRef(model.model_id, client_id, tuple(traits))
+        self._pending[msg_id] = _PendingRef(model.model_id, client_id, tuple(traits), size)
+        self._unhandled[client_id] += size
         self._host.table.apply(model, traits)
         paths = data.get("buffer_paths") or []
         echo = comm_msg(
@@ -107,6 +113,9 @@ class PeerSync:
         for model in self._models_in_flux():
             for name, sync in (model.sync or {}).items():
                 sync.set_shown(client_id, model.trait(name))
+
+    def unhandled_bytes(self, client_id: str) -> int:
+        return self._unhandled.get(client_id, 0)
 
     def is_pending(self, msg_id: str) -> bool:
         return msg_id in self._pending
@@ -180,6 +189,9 @@ class PeerSync:
         ref = self._pending.pop(msg_id, None)
         if ref is None:
             return
+        self._unhandled[ref.client_id] -= ref.size
+        if self._unhandled[ref.client_id] <= 0:
+            del self._unhandled[ref.client_id]
         if any(name not in ref.stated for name in ref.names) and ref.model_id in self._host.table:
             self._host.check_model(ref.model_id)
         model = self._host.table.get(ref.model_id)

@@ -11,18 +11,30 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .buffers import TraitValue, split_state, without_traits
-from .limits import Limits, check_new_buffers, check_new_model, refusal, state_names
+from .limits import (
+    Limits,
+    check_new_buffers,
+    check_new_model,
+    check_unhandled,
+    refusal,
+    state_names,
+    update_size,
+)
 from .messages import (
+    CLIENT_MSG_TYPES,
     CONTROL_TARGET,
+    KERNEL_MSG_TYPES,
     WIDGET_TARGET,
     Envelope,
     JSONDict,
     MessageError,
     comm_msg,
     compose,
+    counted_type,
 )
 from .output_relay import OutputRelay
 from .peer_sync import PeerSync, update_message
+from .rejections import RejectionLog
 from .state_checks import StateChecks
 from .status_routes import RELAY_OWN_REQUEST, StatusRoutes
 from .table import WidgetModel, WidgetTable
@@ -33,23 +45,6 @@ log = logging.getLogger(__name__)
 MAX_CONTROL_COMMS_PER_CLIENT = 16
 CLIENT_CHANNELS = frozenset({"shell", "control", "stdin"})
 RELAYED_REQUEST_TYPES = frozenset({"comm_open", "comm_msg", "comm_close", "comm_info_request"})
-# Message types counted by name; anything else a client invents is counted as "other",
-# so clients cannot grow the counters (and /metrics labels) without bound.
-CLIENT_MSG_TYPES = RELAYED_REQUEST_TYPES | {
-    "execute_request",
-    "inspect_request",
-    "complete_request",
-    "history_request",
-    "is_complete_request",
-    "kernel_info_request",
-    "shutdown_request",
-    "interrupt_request",
-    "debug_request",
-    "input_reply",
-    "create_subshell_request",
-    "delete_subshell_request",
-    "list_subshell_request",
-}
 
 
 class ClientPort(Protocol):
@@ -109,6 +104,7 @@ class KernelRelay:
         self.kernel_session = uuid.uuid4().hex
         self.relay_session = uuid.uuid4().hex
         self.counters: Counter[tuple[str, ...]] = Counter()
+        self.rejections = RejectionLog(kernel_id, self.counters, log)
         self._clients: dict[str, _ClientInfo] = {}
         self._sync = PeerSync(self)
         self._on_dirty = on_dirty
@@ -196,7 +192,7 @@ class KernelRelay:
         if isinstance(session, str) and session:
             self.kernel_session = session
         msg_type = env.msg_type
-        self.count("from_kernel", msg_type)
+        self.count("from_kernel", counted_type(msg_type, KERNEL_MSG_TYPES))
         try:
             env.content  # noqa: B018 - parse once, before anything is sent
         except MessageError as error:
@@ -334,7 +330,7 @@ class KernelRelay:
         A refused message touches neither the table nor any peer; its sender is told why,
         and a refused update's model is shown the table's values again."""
         msg_type = env.msg_type
-        self.count("from_client", msg_type if msg_type in CLIENT_MSG_TYPES else "other")
+        self.count("from_client", counted_type(msg_type, CLIENT_MSG_TYPES))
         try:
             self._check_policy(env)
             if env.channel != "shell":
@@ -373,7 +369,7 @@ class KernelRelay:
         return self._client_comm_info(port, env)
 
     def refuse(self, port: ClientPort, env: Envelope, reason: str, text: str) -> Refused:
-        self.reject("client", reason, f"{port.client_id}: {text}")
+        self.reject("client", reason, text, port.client_id)
         try:
             content = env.content
         except MessageError:
@@ -497,7 +493,7 @@ class KernelRelay:
             if method == "request_states":
                 self.send_snapshot(port, comm_id, env.header)
             else:
-                self.reject("client", "unknown_control_method", f"{method!r}")
+                self.reject("client", "unknown_control_method", f"{method!r}", port.client_id)
             return ANSWERED
         model = self.table.get(comm_id)
         if model is None:
@@ -528,6 +524,8 @@ class KernelRelay:
         if self._sync.is_pending(env.msg_id):
             raise MessageError(f"msg_id {env.msg_id!r} is already in use by a pending update")
         check_new_buffers(self.limits, self.table, env.buffers)
+        size = update_size(env, data)
+        check_unhandled(self.limits, self._sync.unhandled_bytes(port.client_id), size)
         if self.outputs.is_output(model.model_id):
             stripped = self.outputs.strip_client_write(env, data)
             if stripped is None:
@@ -546,7 +544,7 @@ class KernelRelay:
             self._refuse_traits(port, env, unknown)
             data, buffers = without_traits(data, buffers, unknown)
         if traits:
-            self._sync.client_update(port.client_id, env, model, traits, data, buffers)
+            self._sync.client_update(port.client_id, env, model, traits, data, buffers, size)
             self._mark(model.model_id)
         return Forward(env)
 
@@ -554,7 +552,7 @@ class KernelRelay:
         shown = ", ".join(repr(name)[:80] for name in names[:5])
         more = f" and {len(names) - 5} more" if len(names) > 5 else ""
         text = f"the widget model has no trait {shown}{more}: not applied"
-        self.reject("client", "unknown_trait", f"{port.client_id}: {text}")
+        self.reject("client", "unknown_trait", text, port.client_id)
         port.send(
             compose(
                 "stream",
@@ -603,11 +601,9 @@ class KernelRelay:
     def count(self, *key: str, by: int = 1) -> None:
         self.counters[key] += by
 
-    def reject(self, source: str, reason: str, detail: str) -> None:
-        self.count("rejected", source, reason)
-        log.warning(
-            "widget relay %s: rejected %s message (%s): %s", self.kernel_id, source, reason, detail
-        )
+    def reject(self, source: str, reason: str, detail: str, sender: str = "") -> None:
+        """Count and (rate-limited, escaped) log a message the relay would not use."""
+        self.rejections.reject(source, reason, detail, sender)
 
     def take_changes(self) -> tuple[set[str], bool]:
         models, clients = self._dirty_models, self._dirty_clients
