@@ -32,7 +32,7 @@ async def test_updates_the_kernel_has_not_handled_are_bounded_per_client(
     cell = await good.start_running("import time; time.sleep(3)")
     requests = [bad.update(model_id, {"value": f"{index}" + "x" * 20_000}) for index in range(6)]
     await eventually(lambda: relay.counters["rejected", "client", "unhandled_limit"] >= 4)
-    held = max(relay._sync._unhandled.values())
+    held = max(relay.sync._unhandled.values())
     assert held <= UNHANDLED, "the relay holds no more than the limit for one client"
     refused = [
         m
@@ -52,7 +52,7 @@ async def test_updates_the_kernel_has_not_handled_are_bounded_per_client(
     kernel_value = await good.evaluate("t.value")
     assert kernel_value in ("good", requests[1]["content"]["data"]["state"]["value"])
     await eventually(lambda: relay.table.get(model_id).state["value"] == kernel_value)
-    await eventually(lambda: not relay._sync._unhandled)
+    await eventually(lambda: not relay.sync._unhandled)
     assert bad.view[model_id]["value"] == good.view[model_id]["value"] == kernel_value
 
 

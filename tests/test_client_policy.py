@@ -61,7 +61,7 @@ async def test_disallowed_update_reaches_no_peer(
     await b.wait_for(lambda m: is_idle_after(m, marker))
     assert not b.widget_messages(model_id, before), "a peer received the disallowed update"
     assert relay.table.get(model_id).state["value"] == 5
-    assert not relay._sync._pending, "a refused update left a pending entry"
+    assert not relay.sync._pending, "a refused update left a pending entry"
     assert relay.counters["rejected", "client", "not_allowed"] == 1
     assert await a.evaluate("s.value") == 5
 

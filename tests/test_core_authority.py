@@ -55,7 +55,7 @@ def test_disallowed_type_is_refused_before_anything_changes() -> None:
     verdict = receive(relay, a, update("c0", 9))
     assert isinstance(verdict, Refused) and verdict.reason == "not_allowed"
     assert fingerprint(relay) == before and len(b.received) == seen_by_b
-    assert not relay._sync._pending
+    assert not relay.sync._pending
     notice, restore = a.received[-1], a.received[-2]
     assert notice.msg_type == "stream" and "not allowed" in notice.content["text"]
     assert restore.content["data"] == {
@@ -194,7 +194,7 @@ def test_writers_and_a_refusing_kernel_converge(
     late.join()
     assert late.value("m") == expected
     assert relay.table.get("m").sync is None
-    assert not relay._sync._pending and not relay.checks
+    assert not relay.sync._pending and not relay.checks
 
 
 # -- isolation ---------------------------------------------------------------------------

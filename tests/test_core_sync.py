@@ -137,4 +137,4 @@ def test_departed_sender_leaves_no_bookkeeping(echo: bool, sent_after_leaving: b
     assert kernel.models["m"]["value"] == 1
     assert [a.value("m"), c.value("m"), table_value(relay)] == [1, 1, 1]
     assert relay.table.get("m").sync is None, "settled traits keep no bookkeeping"
-    assert not relay._sync._in_flux
+    assert not relay.sync._in_flux

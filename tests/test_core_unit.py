@@ -330,7 +330,7 @@ def test_output_writes_are_stripped_also_as_buffers() -> None:
 
 
 def test_control_comms_per_client_are_bounded() -> None:
-    from jupyter_widget_relay.core.relay import MAX_CONTROL_COMMS_PER_CLIENT
+    from jupyter_widget_relay.core.client_requests import MAX_CONTROL_COMMS_PER_CLIENT
 
     relay = KernelRelay("k")
     a = Port("a")

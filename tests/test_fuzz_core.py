@@ -1011,7 +1011,7 @@ class RelayWorld:
             assert table_state(relay, model_id) == state, f"table and kernel differ: {model_id}"
             model = relay.table.get(model_id)
             assert model is not None and model.sync is None, f"sync left on {model_id}"
-        sync = relay._sync
+        sync = relay.sync
         assert not sync._pending and not sync._in_flux and not sync._corrections
         for port in self.good:
             for model_id in (*GOOD, IMAGE):
@@ -1156,7 +1156,7 @@ def test_peer_sync_converges(setup: int, ops: list[int], order: list[int]) -> No
     for frontend in frontends:
         if frontend.attached:
             assert not frontend.expected, f"{frontend.client_id} would drop echoes forever"
-    assert not relay._sync._pending and not relay._sync._in_flux and not relay._sync._corrections
+    assert not relay.sync._pending and not relay.sync._in_flux and not relay.sync._corrections
 
 
 # -- regression tests: relay bugs found by fuzzing (fixed) ------------------------------
@@ -1226,7 +1226,7 @@ def test_reused_msg_id_does_not_freeze_the_table() -> None:
     assert model is not None
     assert kernel.models["m"]["value"] == 9 == b.value("m")
     assert model.state["value"] == 9, "the table must follow the kernel"
-    assert model.sync is None and not relay._sync._pending
+    assert model.sync is None and not relay.sync._pending
 
 
 def test_null_buffer_paths_are_refused() -> None:

@@ -288,3 +288,17 @@ def comm_msg(
         parent=parent,
         buffers=buffers,
     )
+
+
+def comm_data(env: Envelope) -> tuple[str, JSONDict]:
+    """A comm message's ``comm_id`` and ``data`` (MessageError if malformed)."""
+    content = env.content
+    comm_id = content.get("comm_id")
+    if not isinstance(comm_id, str):
+        raise MessageError(f"{env.msg_type} without a string comm_id")
+    data = content.get("data", {})
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise MessageError(f"{env.msg_type} data is not a JSON object")
+    return comm_id, data

@@ -1,0 +1,288 @@
+"""What the relay decides about one frontend message: policy first, then the protocol.
+
+Every check that can refuse a message (its channel, the server's
+``allowed_message_types``, the protocol, the admin's limits, the widget model's identity
+and traits) runs before anything changes; the answer is a verdict for the transport
+adapter (see verdict.py). Messages it answers from the table are answered through the
+sender's port.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .buffers import split_state, without_traits
+from .limits import (
+    check_new_buffers,
+    check_new_model,
+    check_unhandled,
+    refusal,
+    state_names,
+    update_size,
+)
+from .messages import (
+    CLIENT_MSG_TYPES,
+    CONTROL_TARGET,
+    WIDGET_TARGET,
+    Envelope,
+    JSONDict,
+    MessageError,
+    comm_data,
+    comm_msg,
+    compose,
+    counted_type,
+)
+from .table import WidgetModel
+from .verdict import ANSWERED, ClientRefusal, Forward, Refused, Verdict
+
+if TYPE_CHECKING:
+    from .relay import ClientPort, KernelRelay
+
+CLIENT_CHANNELS = frozenset({"shell", "control", "stdin"})
+RELAYED_REQUEST_TYPES = frozenset({"comm_open", "comm_msg", "comm_close", "comm_info_request"})
+MAX_CONTROL_COMMS_PER_CLIENT = 16
+
+
+class ClientRequests:
+    """A kernel relay's handling of its clients' messages."""
+
+    def __init__(self, relay: KernelRelay) -> None:
+        self._relay = relay
+
+    def receive(self, port: ClientPort, env: Envelope) -> Verdict:
+        """Decide what becomes of a frontend's message (policy first, then the protocol).
+
+        A refused message touches neither the table nor any peer; its sender is told why,
+        and a refused update's model is shown the table's values again."""
+        msg_type = env.msg_type
+        self._relay.count("from_client", counted_type(msg_type, CLIENT_MSG_TYPES))
+        try:
+            self._check_policy(env)
+            if env.channel != "shell":
+                return Forward(env)
+            if msg_type in RELAYED_REQUEST_TYPES:
+                return self._client_request(port, env)
+            if msg_type == "kernel_info_request":
+                return self._client_kernel_info(port, env)
+            return Forward(env)
+        except MessageError as error:
+            return self.refuse(port, env, "malformed", f"malformed {msg_type}: {error}")
+        except ClientRefusal as error:
+            return self.refuse(port, env, error.reason, str(error))
+        finally:
+            self._relay.sync.flush(env.header)
+
+    def _check_policy(self, env: Envelope) -> None:
+        if env.channel not in CLIENT_CHANNELS:
+            raise ClientRefusal("unknown_channel", f"no channel {env.channel!r}")
+        allowed = self._relay.limits.allowed_msg_types
+        if allowed and env.msg_type not in allowed:
+            raise ClientRefusal(
+                "not_allowed",
+                f"messages of type {env.msg_type!r} are not allowed "
+                "(MappingKernelManager.allowed_message_types)",
+            )
+
+    def _client_request(self, port: ClientPort, env: Envelope) -> Verdict:
+        msg_type = env.msg_type
+        if msg_type == "comm_msg":
+            return self._client_comm_msg(port, env)
+        if msg_type == "comm_open":
+            return self._client_comm_open(port, env)
+        if msg_type == "comm_close":
+            return self._client_comm_close(port, env)
+        return self._client_comm_info(port, env)
+
+    def refuse(self, port: ClientPort, env: Envelope, reason: str, text: str) -> Refused:
+        self._relay.reject("client", reason, text, port.client_id)
+        try:
+            content = env.content
+        except MessageError:
+            content = {}
+        comm_id = content.get("comm_id")
+        model = self._relay.table.get(comm_id) if isinstance(comm_id, str) else None
+        data = content.get("data")
+        is_update = isinstance(data, dict) and data.get("method") == "update"
+        known = (model.state.keys() | model.buffers.keys()) if model and is_update else set()
+        names = [name for name in state_names(data) if name in known]
+        for message in refusal(
+            self._relay.kernel_session, env, f"not applied: {text}", model, names
+        ):
+            port.send(message)
+        return Refused(reason, text)
+
+    def _client_kernel_info(self, port: ClientPort, env: Envelope) -> Verdict:
+        """While a cell runs, answer kernel_info_request from the kernel's kept reply:
+        JupyterLab holds a new connection's messages until that reply (up to 3 s), and the
+        kernel would answer only after the cell. Otherwise the kernel answers, and its
+        statuses for the request go to the asking client only."""
+        busy = self._relay.is_busy()
+        if self._relay.kernel_info is None or not busy:
+            if env.msg_id:
+                self._relay.route_status(env.msg_id, port.client_id)
+            return Forward(env)
+        session = self._relay.kernel_session
+        port.send(
+            compose(
+                "kernel_info_reply",
+                dict(self._relay.kernel_info),
+                session=session,
+                parent=env.header,
+                channel="shell",
+            )
+        )
+        # kernel_info_request is an "untracked" type: this idle finishes the request without
+        # changing the kernel status the frontend shows.
+        port.send(
+            compose("status", {"execution_state": "idle"}, session=session, parent=env.header)
+        )
+        self._relay.count("relay", "kernel_info")
+        return ANSWERED
+
+    def _client_comm_open(self, port: ClientPort, env: Envelope) -> Verdict:
+        comm_id, data = comm_data(env)
+        target = env.content.get("target_name")
+        if target == CONTROL_TARGET:
+            controls = self._relay.control_comms(port)
+            controls[comm_id] = None
+            while len(controls) > MAX_CONTROL_COMMS_PER_CLIENT:
+                del controls[next(iter(controls))]
+            return ANSWERED
+        if target == WIDGET_TARGET:
+            if comm_id in self._relay.table:
+                # A model exists because the kernel opened it; the kernel refuses a second
+                # comm with its id, and the table must keep the one it has.
+                raise ClientRefusal("model_exists", f"widget model {comm_id} already exists")
+            check_new_model(self._relay.limits, self._relay.table)
+            check_new_buffers(self._relay.limits, self._relay.table, env.buffers)
+            self._relay.open_model(comm_id, data, env.buffers)
+            peer_copy = compose(
+                "comm_open",
+                dict(env.content),
+                session=self._relay.kernel_session,
+                parent=env.header,
+                buffers=env.buffers,
+            )
+            self._relay.broadcast(peer_copy, exclude=port.client_id)
+        return Forward(env)
+
+    def _client_comm_close(self, port: ClientPort, env: Envelope) -> Verdict:
+        comm_id, _ = comm_data(env)
+        controls = self._relay.control_comms(port)
+        if comm_id in controls:
+            del controls[comm_id]
+            return ANSWERED
+        if self._relay.close_model(comm_id):
+            peer_copy = compose(
+                "comm_close",
+                {"comm_id": comm_id, "data": {}},
+                session=self._relay.kernel_session,
+                parent=env.header,
+            )
+            self._relay.broadcast(peer_copy, exclude=port.client_id)
+        return Forward(env)
+
+    def _client_comm_info(self, port: ClientPort, env: Envelope) -> Verdict:
+        """The ipywidgets-7 loading path asks which widget comms exist: answer from the
+        table at once (it lists every live widget comm); other targets go to the kernel."""
+        if env.content.get("target_name") != WIDGET_TARGET:
+            return Forward(env)
+        comms = {model_id: {"target_name": WIDGET_TARGET} for model_id in self._relay.table.models}
+        reply = compose(
+            "comm_info_reply",
+            {"status": "ok", "comms": comms},
+            session=self._relay.kernel_session,
+            parent=env.header,
+            channel="shell",
+        )
+        port.send(reply)
+        # Frontends finish the request on an idle status; comm_info_request is an
+        # "untracked" type, so this does not change the kernel status they display.
+        port.send(
+            compose(
+                "status",
+                {"execution_state": "idle"},
+                session=self._relay.kernel_session,
+                parent=env.header,
+            )
+        )
+        self._relay.count("relay", "comm_info")
+        return ANSWERED
+
+    def _client_comm_msg(self, port: ClientPort, env: Envelope) -> Verdict:
+        comm_id, data = comm_data(env)
+        method = data.get("method")
+        if comm_id in self._relay.control_comms(port):
+            if method == "request_states":
+                self._relay.send_snapshot(port, comm_id, env.header)
+            else:
+                self._relay.reject(
+                    "client", "unknown_control_method", f"{method!r}", port.client_id
+                )
+            return ANSWERED
+        model = self._relay.table.get(comm_id)
+        if model is None:
+            return Forward(env)
+        if method == "request_state":
+            state, paths, buffers = model.wire_state()
+            port.send(
+                comm_msg(
+                    comm_id,
+                    {"method": "update", "state": state, "buffer_paths": paths},
+                    session=self._relay.kernel_session,
+                    parent=env.header,
+                    buffers=buffers,
+                )
+            )
+            self._relay.count("relay", "request_state")
+            return ANSWERED
+        if method != "update":
+            return Forward(env)
+        return self._client_update(port, env, model, data)
+
+    def _client_update(
+        self, port: ClientPort, env: Envelope, model: WidgetModel, data: JSONDict
+    ) -> Verdict:
+        """Every check that can refuse the update runs before anything changes."""
+        if "buffer_paths" in data and not isinstance(data["buffer_paths"], list):
+            raise MessageError("'buffer_paths' must be a list")  # ipywidgets would fail on it
+        if self._relay.sync.is_pending(env.msg_id):
+            raise MessageError(f"msg_id {env.msg_id!r} is already in use by a pending update")
+        check_new_buffers(self._relay.limits, self._relay.table, env.buffers)
+        size = update_size(env, data)
+        check_unhandled(self._relay.limits, self._relay.sync.unhandled_bytes(port.client_id), size)
+        if self._relay.outputs.is_output(model.model_id):
+            stripped = self._relay.outputs.strip_client_write(env, data)
+            if stripped is None:
+                return ANSWERED
+            data = stripped
+        traits = split_state(
+            data.get("state", {}), data.get("buffer_paths"), env.buffers, self._relay.table.store
+        )
+        buffers = env.buffers
+        unknown = [name for name in traits if not model.has_trait(name)]
+        if unknown:
+            # The kernel ignores traits its model does not have: so must the table and the
+            # peers. The message still goes to the kernel as sent, as stock would send it.
+            for name in unknown:
+                self._relay.table.store.release_all(traits.pop(name).buffers)
+            self._refuse_traits(port, env, unknown)
+            data, buffers = without_traits(data, buffers, unknown)
+        if traits:
+            self._relay.sync.client_update(port.client_id, env, model, traits, data, buffers, size)
+            self._relay.mark(model.model_id)
+        return Forward(env)
+
+    def _refuse_traits(self, port: ClientPort, env: Envelope, names: list[str]) -> None:
+        shown = ", ".join(repr(name)[:80] for name in names[:5])
+        more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+        text = f"the widget model has no trait {shown}{more}: not applied"
+        self._relay.reject("client", "unknown_trait", text, port.client_id)
+        port.send(
+            compose(
+                "stream",
+                {"name": "stderr", "text": f"[widget relay] {text}\n"},
+                session=self._relay.kernel_session,
+                parent=env.header,
+            )
+        )
