@@ -9,6 +9,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Enum, Float, Int, TraitError, Type, validate
 
 from .connection import RelayWebsocketConnection
+from .contents_saves import contents_handlers
 from .handlers import handlers
 from .manager import RelayLimits, RelayManager
 from .persistence import WidgetStatePersistence
@@ -265,6 +266,8 @@ class WidgetRelay(ExtensionApp):
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers())
+        if getattr(self, "widget_state_persistence", None) is not None:
+            self.handlers.extend(contents_handlers())
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         if self.relay_manager is not None:

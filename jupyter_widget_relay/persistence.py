@@ -6,8 +6,9 @@ nbclassic) and jupyter-collaboration, whose rooms save with ``contents_manager.s
 are synchronous; everything here is too (the session lookup reads the session manager's
 sqlite table directly), and runs on the server's event loop thread, as contents saves do.
 
-The notebook's kernel is found through its session (path -> kernel id), following renames
-reported by the contents service's events. What gets written:
+The notebook's kernel is found through the sessions on its exact path (notebook_kernels.py);
+the file's stored state is known without blocking (stored_state.py); REST saves say whether
+the saving user may execute on kernels (contents_saves.py). What gets written:
 
 * a table exists for the kernel: the models the notebook's widget views need
   (``save_widget_state = "referenced"``) or all models (``"all"``), from the table. Views whose
@@ -18,22 +19,22 @@ reported by the contents service's events. What gets written:
 * no table (no session, kernel stopped or not started yet): the incoming content's state is
   kept, unless it has none or it is a copy of a state this server wrote or replaced earlier (a
   stale echo, e.g. from a collaboration room's document); then the file's state is kept.
+* sessions of several kernels on the path, or a REST save by a user who may not execute on
+  kernels: nothing from any table; the file's state is kept.
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
-import json
 import logging
 import sqlite3
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .contents_saves import SAVE_REQUEST
+from .core.notebook_kernels import NotebookKernels
 from .core.saved_state import (
-    WIDGET_STATE_MIME,
     Document,
     Fitted,
     carried_entries,
@@ -45,10 +46,10 @@ from .core.saved_state import (
     put_document,
     view_model_ids,
 )
-from .core.table import WidgetTable
+from .core.table import WidgetModel, WidgetTable
+from .stored_state import COLLABORATION_SCHEMA, CONTENTS_SCHEMA, StoredState
+from .widget_defaults import default_traits
 
-CONTENTS_SCHEMA = "https://events.jupyter.org/jupyter_server/contents_service/v1"
-MAX_RENAMES = 256
 MAX_DIGESTS = 16
 MAX_LIVE_IDS = 100_000
 SHOWN_IDS = 8
@@ -124,7 +125,8 @@ class WidgetStatePersistence:
         self.log = log or logging.getLogger(__name__)
         self.reports: dict[str, SaveReport] = {}
         self._records: dict[str, _PathRecord] = {}
-        self._renames: deque[tuple[str, str]] = deque(maxlen=MAX_RENAMES)
+        self.notebooks = NotebookKernels()
+        self.stored = StoredState(contents_manager, self.log)
         self._warned: set[str] = set()
         self.active = False
 
@@ -154,16 +156,20 @@ class WidgetStatePersistence:
         self.contents_manager.register_pre_save_hook(self.pre_save)
         if self.event_logger is not None:
             self.event_logger.add_listener(schema_id=CONTENTS_SCHEMA, listener=self._on_contents)
+            self.event_logger.add_listener(schema_id=COLLABORATION_SCHEMA, listener=self._on_room)
         self.active = True
 
     def stop(self) -> None:
         """Stop writing (the registered hook then does nothing)."""
         self.active = False
+        self.stored.stop()
         if self.event_logger is not None:
-            with contextlib.suppress(Exception):
-                self.event_logger.remove_listener(
-                    schema_id=CONTENTS_SCHEMA, listener=self._on_contents
-                )
+            for schema_id, listener in (
+                (CONTENTS_SCHEMA, self._on_contents),
+                (COLLABORATION_SCHEMA, self._on_room),
+            ):
+                with contextlib.suppress(Exception):
+                    self.event_logger.remove_listener(schema_id=schema_id, listener=listener)
 
     # -- the hook ------------------------------------------------------------------------
 
@@ -178,11 +184,28 @@ class WidgetStatePersistence:
         record = self._records.setdefault(path, _PathRecord())
         incoming = document_of(notebook)
         found = self._table_for(path)
-        if found is None:
+        request = SAVE_REQUEST.get()
+        if found is not None and request is not None and not request.may_execute:
+            self.log.debug(
+                "widget relay: the user saving %s may not execute on kernels; keeping the "
+                "widget state stored in the file",
+                path,
+            )
+            report = self._keep(notebook, path, None, record)
+        elif found is None:
             report = self._keep(notebook, path, incoming, record)
+        elif isinstance(found, str):
+            self.log.warning(
+                "widget relay: not saving widget state from a kernel into %s: %s; keeping the "
+                "state stored in the file",
+                path,
+                found,
+            )
+            report = self._keep(notebook, path, None, record)
         else:
             report = self._from_table(notebook, path, incoming, record, *found)
         self.reports[path] = report
+        self.stored.saved(path, document_of(notebook))
 
     def _from_table(
         self,
@@ -213,11 +236,11 @@ class WidgetStatePersistence:
             fitted, written = record.built[1], record.built[2]  # nothing changed: no re-encoding
             carried: dict[str, Any] = {}
         else:
-            document = table.document(set(live))
+            document = table.document(set(live), leave_out=_class_defaults)
             carried = carried_entries(stored, incoming, exclude=states)
             missing = [v for v in stored if v not in carried]
             if missing:
-                _, on_disk = self._file_document(path)
+                _, on_disk = self.stored.read(path)
                 carried.update(carried_entries(missing, on_disk, exclude=states.keys() | carried))
             document["state"].update(carried)
             fitted = fit(document, [*views, *live], self.max_bytes)
@@ -252,12 +275,13 @@ class WidgetStatePersistence:
         incoming: Document | None,
         record: _PathRecord,
     ) -> SaveReport:
-        """No table: keep the incoming state unless the file's is as new or newer."""
+        """No table: keep the incoming state unless the file's is as new or newer. For an
+        ambiguous path (``incoming`` None), the file's state in any case."""
         if incoming is not None and digest(incoming) not in record.digests:
             return SaveReport(path, "kept-incoming", models=len(incoming["state"]))
-        readable, on_disk = self._file_document(path)
+        readable, on_disk = self.stored.read(path)
         if not readable:
-            return SaveReport(path, "kept-incoming" if incoming else "no-state")
+            return SaveReport(path, "kept-incoming" if document_of(notebook) else "no-state")
         put_document(notebook, on_disk)
         if on_disk is None:
             return SaveReport(path, "no-state")
@@ -286,19 +310,16 @@ class WidgetStatePersistence:
 
     # -- notebook -> kernel --------------------------------------------------------------
 
-    def _table_for(self, path: str) -> tuple[str, WidgetTable] | None:
-        """The widget table of the kernel whose session has ``path`` (or a former name)."""
-        candidates = [path, *self._former_paths(path)]
-        rows = self._session_rows()
-        for name in (lambda p: p, _local):  # exact paths first, then without a drive prefix
-            for candidate in candidates:
-                for session_path, kernel_id in rows:
-                    if name(session_path) != candidate:
-                        continue
-                    link = self.relay_manager.link_for(kernel_id)
-                    if link is not None and not getattr(link, "closed", False):
-                        return kernel_id, link.relay.table
-        return None
+    def _table_for(self, path: str) -> tuple[str, WidgetTable] | str | None:
+        """The widget table of the one kernel whose session is on ``path`` (see
+        notebook_kernels.py); None without one, a warning text when several are."""
+        kernels = self.notebooks.kernels_for(path, self._session_rows())
+        if len(kernels) > 1:
+            return f"sessions of kernels {', '.join(kernels)} are all on {path}"
+        link = self.relay_manager.link_for(kernels[0]) if kernels else None
+        if link is None or getattr(link, "closed", False):
+            return None
+        return kernels[0], link.relay.table
 
     def _session_rows(self) -> list[tuple[str, str]]:
         """(path, kernel_id) of every session, read synchronously from the session manager's
@@ -319,57 +340,24 @@ class WidgetStatePersistence:
             return []
         return [(_norm(row[0]), str(row[1])) for row in rows if row[0] and row[1]]
 
-    def _former_paths(self, path: str) -> Iterator[str]:
-        """Earlier names of ``path`` (newest first), from the contents service's renames."""
-        current = path
-        for old, new in reversed(self._renames):
-            if current == new or current.startswith(new + "/"):
-                current = old + current[len(new) :]
-                yield current
+    async def _on_room(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        self.stored.on_event(schema_id, data)
 
     async def _on_contents(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
         action, path = data.get("action"), _norm(data.get("path"))
+        self.stored.on_event(schema_id, data)
         if action == "rename":
             old = _norm(data.get("source_path"))
-            self._renames.append((old, path))
+            self.notebooks.renamed(old, path, self._session_rows())
+            self.stored.moved(old, path)
             for name in list(self._records):
                 if name == old or name.startswith(old + "/"):
                     self._records[path + name[len(old) :]] = self._records.pop(name)
         elif action == "delete":
+            self.notebooks.deleted(path)
+            self.stored.deleted(path)
             self._records.pop(path, None)
             self.reports.pop(path, None)
-
-    # -- the file's stored state ---------------------------------------------------------
-
-    def _file_document(self, path: str) -> tuple[bool, Document | None]:
-        """(readable, document) of the notebook as stored now, before this save."""
-        manager = self.contents_manager
-        try:
-            get_os_path = getattr(manager, "_get_os_path", None)
-            if callable(get_os_path):  # file-system managers: read the JSON directly
-                with open(get_os_path(path), "rb") as file:
-                    raw = file.read()
-                if WIDGET_STATE_MIME.encode() not in raw:
-                    return True, None  # most notebooks: no need to parse them
-                stored = json.loads(raw)
-            elif not inspect.iscoroutinefunction(manager.get):
-                stored = manager.get(path, content=True, type="notebook")["content"]
-            else:
-                self._warn_once(
-                    "read",
-                    "widget relay: %s cannot be read synchronously; saving a notebook without a "
-                    "kernel keeps only the widget state the client sends",
-                    type(manager).__name__,
-                )
-                return False, None
-        except FileNotFoundError:
-            return True, None
-        except Exception as error:
-            if getattr(error, "status_code", None) == 404:
-                return True, None
-            self.log.warning("widget relay: cannot read the stored %s: %s", path, error)
-            return False, None
-        return True, document_of(stored) if isinstance(stored, dict) else None
 
     def _warn_once(self, key: str, message: str, *args: Any) -> None:
         if key not in self._warned:
@@ -377,7 +365,8 @@ class WidgetStatePersistence:
             self.log.warning(message, *args)
 
 
-def _local(session_path: str) -> str:
-    """A session path without a drive prefix (``"RTC:nb.ipynb"`` -> ``"nb.ipynb"``)."""
-    drive, sep, rest = session_path.partition(":")
-    return rest.lstrip("/") if sep and "/" not in drive else session_path
+def _class_defaults(model: WidgetModel) -> set[str]:
+    """Traits left out of saved state, as JupyterLab leaves them out: class defaults."""
+    return default_traits(
+        model.model_module, model.model_module_version, model.model_name, model.state
+    )

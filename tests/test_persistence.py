@@ -349,10 +349,11 @@ def canonical(entry: dict[str, Any]) -> dict[str, Any]:
 
 async def kernel_expectation(client: KernelClient, roots: list[str]) -> tuple[set[str], Any]:
     """What ipywidgets itself would embed for these views: dependency_state's ids, and
-    get_manager_state() of every model (the kernel's own serialization)."""
+    get_manager_state(drop_defaults=True) of every model (the kernel's own serialization,
+    class defaults left out, as JupyterLab's saveState and ipywidgets' embedding do)."""
     await client.execute(f"ROOT_IDS = {roots!r}\nfrom ipywidgets.embed import dependency_state")
     ids = await client.evaluate(f"sorted(dependency_state({ROOTS}, drop_defaults=False))")
-    manager = await client.evaluate("W.Widget.get_manager_state()")
+    manager = await client.evaluate("W.Widget.get_manager_state(drop_defaults=True)")
     return set(ids), manager["state"]
 
 

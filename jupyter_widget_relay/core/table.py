@@ -7,7 +7,7 @@ import copy
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -181,13 +181,22 @@ class WidgetTable:
             data.extend(model_data)
         return states, paths, data
 
-    def document(self, model_ids: Any = None) -> dict[str, Any]:
-        """The ``application/vnd.jupyter.widget-state+json`` v2 document (buffers base64)."""
+    def document(
+        self,
+        model_ids: Any = None,
+        leave_out: Callable[[WidgetModel], Container[str]] | None = None,
+    ) -> dict[str, Any]:
+        """The ``application/vnd.jupyter.widget-state+json`` v2 document (buffers base64);
+        ``leave_out`` names a model's JSON traits not to write (e.g. class defaults)."""
         state: dict[str, Any] = {}
         for model_id, model in self.models.items():
             if model_ids is not None and model_id not in model_ids:
                 continue
             model_state, paths, data = model.wire_state()
+            if leave_out is not None:
+                dropped = leave_out(model)
+                if dropped:
+                    model_state = {k: v for k, v in model_state.items() if k not in dropped}
             entry = model.header()
             entry["state"] = model_state
             if paths:
