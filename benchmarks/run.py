@@ -8,6 +8,7 @@ version for CI.
     python -m benchmarks.run            # full run, about 6 minutes
     python -m benchmarks.run --smoke    # seconds; proves the suite still works
     python -m benchmarks.run --only snapshot,memory   # some items only
+    python -m benchmarks.run --only soak --soak-minutes 20   # the relay's memory over time
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ from .harness import (
     rss_bytes,
 )
 from .light import IDLE, LightClient, content_of
+from .soak import SoakConfig, soak
 
 SLIDER = "import ipywidgets as W\ns = W.IntSlider(value=0, max=10**6)"
-ITEMS = ("late_joiner", "peers", "snapshot", "burst", "scale", "memory")
+ITEMS = ("late_joiner", "peers", "snapshot", "burst", "scale", "memory", "soak")
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class Config:
     scale_steps: tuple[int, ...]
     scale_seconds: float
     memory_sliders: int
+    soak_minutes: float
+    soak_clients: int
 
 
 FULL = Config(
@@ -74,6 +78,8 @@ FULL = Config(
     scale_steps=(50, 100, 200, 400, 500, 600),
     scale_seconds=8.0,
     memory_sliders=1667,  # 5,001 models: an IntSlider is 3 (slider, layout, style)
+    soak_minutes=20.0,
+    soak_clients=50,
 )
 SMOKE = Config(
     smoke=True,
@@ -88,6 +94,8 @@ SMOKE = Config(
     scale_steps=(5,),
     scale_seconds=1.0,
     memory_sliders=100,
+    soak_minutes=1.0,
+    soak_clients=10,
 )
 
 
@@ -420,15 +428,29 @@ async def memory_item(servers: dict[str, Server], config: Config) -> dict[str, d
 # -- the run ---------------------------------------------------------------------------
 
 
+async def soak_item(server: Server, config: Config) -> dict[str, dict[str, Any]]:
+    """The relay's own bookkeeping and memory over time (the relay only: stock keeps none)."""
+    measured = await soak(
+        server, SoakConfig(minutes=config.soak_minutes, clients=config.soak_clients)
+    )
+    return {"relay": measured}
+
+
 def merge(results: dict[str, dict[str, Any]], part: dict[str, dict[str, Any]]) -> None:
     for name, values in part.items():
         results.setdefault(name, {}).update(values)
 
 
 async def main(
-    smoke: bool, only: tuple[str, ...] = ITEMS, zmq_max_sockets: int = 0, scale_steps: str = ""
+    smoke: bool,
+    only: tuple[str, ...] = ITEMS,
+    zmq_max_sockets: int = 0,
+    scale_steps: str = "",
+    soak_minutes: float = 0,
 ) -> dict[str, Any]:
     config = SMOKE if smoke else FULL
+    if soak_minutes:
+        config = dataclasses.replace(config, soak_minutes=soak_minutes)
     if scale_steps:
         config = dataclasses.replace(
             config, scale_steps=tuple(int(n) for n in scale_steps.split(","))
@@ -451,6 +473,7 @@ async def main(
             "burst": lambda: paired(servers, lambda s: burst(s, config)),
             "scale": lambda: scale(servers, config),
             "memory": lambda: memory_item(servers, config),
+            "soak": lambda: soak_item(relay, config),
         }
         for item, measure in items.items():
             if item in only:
@@ -531,6 +554,14 @@ def table(results: dict[str, dict[str, Any]], config: Config) -> str:
             "| server RSS growth per model, relay minus stock | "
             f"{relay['memory_rss_per_model_over_stock']:.0f} B | | |"
         )
+    if "soak_rss_growth_bytes" in relay:
+        lines.append(
+            f"| soak, {relay['soak_clients']} clients, {relay['soak_minutes']:g} min: RSS growth "
+            "after warm-up (slope per minute), bookkeeping left | "
+            f"{relay['soak_rss_growth_bytes'] / 2**20:.1f} MiB "
+            f"({relay['soak_rss_slope_bytes_per_min'] / 2**20:.2f} MiB/min), "
+            f"{relay['soak_unsettled_at_end']} | | |"
+        )
     mode = "smoke" if config.smoke else "full"
     return (
         f"Mode: {mode}; machine: {platform.machine()}, {os.cpu_count()} CPUs, "
@@ -552,6 +583,9 @@ if __name__ == "__main__":
         ),
     )
     parser.add_argument("--scale-steps", default="", help="client counts, e.g. 400,600")
+    parser.add_argument(
+        "--soak-minutes", type=float, default=0, help="soak length (default: 20, smoke 1)"
+    )
     arguments = parser.parse_args()
     asyncio.run(
         main(
@@ -559,5 +593,6 @@ if __name__ == "__main__":
             tuple(arguments.only.split(",")),
             arguments.zmq_max_sockets,
             arguments.scale_steps,
+            arguments.soak_minutes,
         )
     )

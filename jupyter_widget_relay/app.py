@@ -91,6 +91,17 @@ class WidgetRelay(ExtensionApp):
         ),
     )
 
+    max_state_bytes_per_kernel = Int(
+        2**30,
+        config=True,
+        help=(
+            "Most bytes of JSON state (compact JSON, binary buffers not included) a kernel's "
+            "widget table may hold for a browser update or a browser-created model to be "
+            "accepted: one that would take the table past it is refused. Kernel-side changes "
+            "are never refused (and are counted). Default 1073741824 (1 GiB); 0 = no limit."
+        ),
+    )
+
     max_models_per_kernel = Int(
         100_000,
         config=True,
@@ -131,6 +142,7 @@ class WidgetRelay(ExtensionApp):
         "max_models_per_kernel",
         "max_pending_bytes_per_client",
         "max_unhandled_bytes_per_client",
+        "max_state_bytes_per_kernel",
         "buffered_messages_limit",
         "saved_state_max_bytes",
     )
@@ -247,6 +259,7 @@ class WidgetRelay(ExtensionApp):
             limits=RelayLimits(
                 max_message_bytes=self.max_message_bytes,
                 max_buffer_bytes_per_kernel=self.max_buffer_bytes_per_kernel,
+                max_state_bytes_per_kernel=self.max_state_bytes_per_kernel,
                 max_models_per_kernel=self.max_models_per_kernel,
                 max_pending_bytes_per_client=self.max_pending_bytes_per_client,
                 max_unhandled_bytes_per_client=self.max_unhandled_bytes_per_client,

@@ -1,11 +1,12 @@
 """REST saves of notebooks, seen from the widget state hook: who is saving.
 
 The pre-save hook sees only the model and path. This subclass of jupyter_server's
-``ContentsHandler`` (registered on the same route, which an extension's handlers take
-over) tells the hook, for the duration of a REST save, whether the saving user may
-``execute`` on kernels (the right that gives a kernel's widget state over its
-websocket), and first reads the file's stored state ahead where only ``await`` can.
-Saves that are not REST requests (jupyter-collaboration's rooms) carry no request.
+``ContentsHandler`` (registered on the same routes, which an extension's handlers take
+over, with the checkpoint and trust routes kept before it as upstream orders them) tells
+the hook, for the duration of a REST save, whether the saving user may ``execute`` on
+kernels (the right that gives a kernel's widget state over its websocket), and first
+reads the file's stored state ahead where only ``await`` can. Saves that are not REST
+requests (jupyter-collaboration's rooms) carry no request.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from jupyter_server.base.handlers import path_regex
+from jupyter_server.services.contents import handlers as upstream
 from jupyter_server.services.contents.handlers import ContentsHandler
 
 from .handlers import may_execute
@@ -47,4 +48,9 @@ class SavingContentsHandler(ContentsHandler):
 
 
 def contents_handlers() -> list[tuple[str, type]]:
-    return [(rf"/api/contents{path_regex}", SavingContentsHandler)]
+    """jupyter_server's contents routes, in their order, with this handler for contents
+    itself (its pattern also matches the checkpoint and trust routes listed before it)."""
+    return [
+        (pattern, SavingContentsHandler if handler is ContentsHandler else handler)
+        for pattern, handler in upstream.default_handlers
+    ]

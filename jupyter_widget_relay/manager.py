@@ -28,6 +28,7 @@ class RelayLimits:
 
     max_message_bytes: int = 0
     max_buffer_bytes_per_kernel: int = 0
+    max_state_bytes_per_kernel: int = 0
     max_models_per_kernel: int = 0
     max_pending_bytes_per_client: int = 0
     max_unhandled_bytes_per_client: int = 0
@@ -108,6 +109,7 @@ class RelayManager(LoggingConfigurable):
             buffered_messages_limit=self.buffered_messages_limit,
             limits=Limits(
                 max_buffer_bytes=self.limits.max_buffer_bytes_per_kernel,
+                max_state_bytes=self.limits.max_state_bytes_per_kernel,
                 max_models=self.limits.max_models_per_kernel,
                 allowed_msg_types=frozenset(mkm.allowed_message_types or ()),
                 max_unhandled_bytes_per_client=self.limits.max_unhandled_bytes_per_client,
@@ -235,4 +237,5 @@ class RelayManager(LoggingConfigurable):
             "buffer_bytes": relay.table.buffer_bytes,
             "clients": clients,
             "execution_state": str(getattr(km, "execution_state", None) or "unknown"),
+            "unsettled": relay.unsettled(),
         }

@@ -151,6 +151,13 @@ class WebsocketPort:
             if item is None:
                 break
             self._write(item.frame, item.size)
+        link = self._connection._link
+        if not self.closed and not self.backlogged() and link is not None:
+            link.relay.port_drained(self)
+
+    def backlogged(self) -> bool:
+        """Whether frames sent to this client wait to be handed to its socket."""
+        return self.in_flight > 0 or bool(self.outbox)
 
     def _close_slow(self) -> None:
         self.too_slow = True

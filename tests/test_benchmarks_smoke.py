@@ -17,3 +17,7 @@ async def test_benchmark_smoke_mode_runs_and_relay_wins() -> None:
     assert relay["burst_all_final"] and stock["burst_all_final"]
     assert relay["scale_max_clients"] >= 5
     assert 0 < relay["memory_bytes_per_model_over_state"] < relay["memory_bytes_per_model"]
+    # the soak ran on the relay and left no bookkeeping, with the kernel's value in the table
+    assert relay["soak_updates_sent"] > 0 and relay["soak_joins"] > 0
+    assert relay["soak_unsettled_at_end"] == {"updates": 0, "traits": 0, "state_checks": 0}
+    assert relay["soak_table_equals_kernel"] is True

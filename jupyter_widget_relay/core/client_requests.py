@@ -15,10 +15,11 @@ from .buffers import split_state, without_traits
 from .limits import (
     check_new_buffers,
     check_new_model,
+    check_new_state,
     check_unhandled,
+    json_size,
     refusal,
     state_names,
-    update_size,
 )
 from .messages import (
     CLIENT_MSG_TYPES,
@@ -153,8 +154,10 @@ class ClientRequests:
                 # A model exists because the kernel opened it; the kernel refuses a second
                 # comm with its id, and the table must keep the one it has.
                 raise ClientRefusal("model_exists", f"widget model {comm_id} already exists")
-            check_new_model(self._relay.limits, self._relay.table)
-            check_new_buffers(self._relay.limits, self._relay.table, env.buffers)
+            limits, table = self._relay.limits, self._relay.table
+            check_new_model(limits, table)
+            check_new_state(limits, table, json_size(env, data))
+            check_new_buffers(limits, table, env.buffers)
             self._relay.open_model(comm_id, data, env.buffers)
             peer_copy = compose(
                 "comm_open",
@@ -248,9 +251,12 @@ class ClientRequests:
             raise MessageError("'buffer_paths' must be a list")  # ipywidgets would fail on it
         if self._relay.sync.is_pending(env.msg_id):
             raise MessageError(f"msg_id {env.msg_id!r} is already in use by a pending update")
-        check_new_buffers(self._relay.limits, self._relay.table, env.buffers)
-        size = update_size(env, data)
-        check_unhandled(self._relay.limits, self._relay.sync.unhandled_bytes(port.client_id), size)
+        limits, table = self._relay.limits, self._relay.table
+        check_new_buffers(limits, table, env.buffers)
+        json_bytes = json_size(env, data)
+        check_new_state(limits, table, json_bytes)
+        size = json_bytes + sum(len(buffer) for buffer in env.buffers)
+        check_unhandled(limits, self._relay.sync.unhandled_bytes(port.client_id), size)
         if self._relay.outputs.is_output(model.model_id):
             stripped = self._relay.outputs.strip_client_write(env, data)
             if stripped is None:

@@ -18,6 +18,7 @@ class Limits:
     Kernel messages are never refused (the kernel is the authority)."""
 
     max_buffer_bytes: int = 0
+    max_state_bytes: int = 0
     max_models: int = 0
     max_unhandled_bytes_per_client: int = 0
     # The server's MappingKernelManager.allowed_message_types: empty allows every type.
@@ -40,11 +41,19 @@ def check_new_buffers(limits: Limits, table: WidgetTable, buffers: list[bytes]) 
         )
 
 
-def update_size(env: Envelope, data: JSONDict) -> int:
-    """What an update makes the relay hold: its JSON state and its buffers, in bytes."""
+def json_size(env: Envelope, data: JSONDict) -> int:
+    """Bytes of a comm message's JSON (the content as received, where it came as one part)."""
     raw = env.raw_content_size
-    json_bytes = raw if raw is not None else len(pack(data.get("state", {})))
-    return json_bytes + sum(len(buffer) for buffer in env.buffers)
+    return raw if raw is not None else len(pack(data.get("state", {})))
+
+
+def check_new_state(limits: Limits, table: WidgetTable, incoming: int) -> None:
+    if limits.max_state_bytes and table.state_bytes + incoming > limits.max_state_bytes:
+        raise LimitExceeded(
+            "state_limit",
+            f"the kernel's widget state would exceed {limits.max_state_bytes} bytes of JSON "
+            "(c.WidgetRelay.max_state_bytes_per_kernel)",
+        )
 
 
 def check_unhandled(limits: Limits, unhandled: int, incoming: int) -> None:

@@ -110,7 +110,7 @@ class PeerSync:
 
     def joined(self, client_id: str) -> None:
         """A client loaded a snapshot: it shows the table's current values."""
-        for model in self._models_in_flux():
+        for model in self.models_in_flux():
             for name, sync in (model.sync or {}).items():
                 sync.set_shown(client_id, model.trait(name))
 
@@ -121,7 +121,7 @@ class PeerSync:
         return msg_id in self._pending
 
     def left(self, client_id: str) -> None:
-        for model in self._models_in_flux():
+        for model in self.models_in_flux():
             for name, sync in list((model.sync or {}).items()):
                 sync.forget(client_id)
                 self._settle(model, name, sync)
@@ -243,7 +243,11 @@ class PeerSync:
 
     # -- convergence ---------------------------------------------------------------------
 
-    def _models_in_flux(self) -> list[WidgetModel]:
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+    def models_in_flux(self) -> list[WidgetModel]:
         models = (self._host.table.get(model_id) for model_id in list(self._in_flux))
         return [model for model in models if model is not None]
 

@@ -51,6 +51,10 @@ class _ClientInfo:
     # insertion-ordered set: a client that opens control comms without closing them
     # loses its oldest ones (a frontend uses one per request_states)
     control_comms: dict[str, None] = field(default_factory=dict)
+    # At most one snapshot in flight per client: while the last one is not yet handed to
+    # the socket, a new request_states waits here (the latest replaces an earlier one)
+    snapshot_unsent: bool = False
+    snapshot_due: tuple[str, JSONDict] | None = None
 
 
 class KernelRelay:
@@ -312,7 +316,17 @@ class KernelRelay:
     # -- snapshots -----------------------------------------------------------------------
 
     def send_snapshot(self, port: ClientPort, control_comm_id: str, parent: JSONDict) -> None:
-        """Answer ``request_states`` from the table, in ``port``'s place in the stream."""
+        """Answer ``request_states`` from the table, in ``port``'s place in the stream.
+
+        A client whose previous snapshot is still waiting to be written gets this one
+        when that is done (``port_drained``), built then: repeated requests cost one."""
+        info = self._clients.get(port.client_id)
+        backlogged = getattr(port, "backlogged", None)
+        if info is not None and info.snapshot_unsent and callable(backlogged) and backlogged():
+            if info.snapshot_due is not None:
+                self.count("relay", "snapshot_coalesced")
+            info.snapshot_due = (control_comm_id, parent)
+            return
         started = time.perf_counter()
         states, paths, buffers = self.table.snapshot()
         port.send(
@@ -324,10 +338,22 @@ class KernelRelay:
                 buffers=buffers,
             )
         )
+        if info is not None:
+            info.snapshot_unsent = True
         self.sync.joined(port.client_id)
         self.count("relay", "snapshot")
         if self._timer is not None:
             self._timer("snapshot", time.perf_counter() - started)
+
+    def port_drained(self, port: ClientPort) -> None:
+        """Everything sent to ``port`` so far has been handed to its socket."""
+        info = self._clients.get(port.client_id)
+        if info is None or info.port is not port:
+            return
+        info.snapshot_unsent = False
+        due, info.snapshot_due = info.snapshot_due, None
+        if due is not None:
+            self.send_snapshot(port, *due)
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -364,6 +390,15 @@ class KernelRelay:
         self._dirty_clients = self._dirty_clients or clients
         if was_clean and self._on_dirty is not None:
             self._on_dirty()
+
+    def unsettled(self) -> dict[str, int]:
+        """Bookkeeping still open: client updates the kernel has not handled, traits whose
+        browsers are not yet known to show the kernel's value, state checks awaited."""
+        return {
+            "updates": self.sync.pending_count,
+            "traits": sum(len(model.sync or ()) for model in self.sync.models_in_flux()),
+            "state_checks": self.checks.open_count,
+        }
 
     def summary(self) -> dict[str, Any]:
         return {

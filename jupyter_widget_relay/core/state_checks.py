@@ -23,6 +23,10 @@ class StateChecks:
     def __bool__(self) -> bool:
         return bool(self._due or self._sent)
 
+    @property
+    def open_count(self) -> int:
+        return len(self._due) + len(self._sent)
+
     def clear(self) -> None:
         self._due.clear()
         self._sent.clear()

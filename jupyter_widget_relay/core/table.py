@@ -87,6 +87,11 @@ class WidgetTable:
     def __init__(self) -> None:
         self.models: dict[str, WidgetModel] = {}
         self.store = BufferStore()
+        # JSON state bytes, kept up to date lazily: each model's size as last counted, and
+        # the models changed since (each is measured again only when the total is read)
+        self._counted: dict[str, int] = {}
+        self._changed: set[str] = set()
+        self._total = 0
 
     def __len__(self) -> int:
         return len(self.models)
@@ -149,6 +154,7 @@ class WidgetTable:
             if value.buffers:
                 model.buffers[name] = value.buffers
         model._state_bytes = -1
+        self._changed.add(model.model_id)
 
     def _release(self, values: Any) -> None:
         for value in values:
@@ -157,6 +163,8 @@ class WidgetTable:
 
     def close(self, model_id: str) -> WidgetModel | None:
         model = self.models.pop(model_id, None)
+        self._total -= self._counted.pop(model_id, 0)
+        self._changed.discard(model_id)
         if model is not None:
             for blobs in model.buffers.values():
                 for _, blob in blobs:
@@ -166,6 +174,9 @@ class WidgetTable:
     def clear(self) -> None:
         self.models.clear()
         self.store.clear()
+        self._counted.clear()
+        self._changed.clear()
+        self._total = 0
 
     def snapshot(self) -> tuple[dict[str, Any], list[list[str | int]], list[bytes]]:
         """All models in the ``update_states`` form ipywidgets' control comm uses."""
@@ -213,7 +224,15 @@ class WidgetTable:
 
     @property
     def state_bytes(self) -> int:
-        return sum(model.state_bytes for model in self.models.values())
+        """Bytes of all models' JSON state (compact JSON); measures only changed models."""
+        for model_id in self._changed:
+            model = self.models.get(model_id)
+            if model is not None:
+                size = model.state_bytes
+                self._total += size - self._counted.get(model_id, 0)
+                self._counted[model_id] = size
+        self._changed.clear()
+        return self._total
 
     @property
     def buffer_bytes(self) -> int:
