@@ -69,3 +69,58 @@ async def test_one_frame_over_the_pending_limit_closes_the_client(
     b = await connect(kernel_id)
     assert await b.evaluate("len(t.value)") == PENDING + 1
     assert (await jp_fetch("api", "widget-relay", "status")).code == 200
+
+
+class TestStateAndSnapshots:
+    @pytest.fixture
+    def relay_config(self) -> dict[str, Any]:
+        return {"max_state_bytes_per_kernel": 300_000}
+
+    async def test_client_json_state_is_bounded_per_kernel(
+        self, start_kernel: Any, connect: Any, relay_manager: Any
+    ) -> None:
+        kernel_id = await start_kernel()
+        bad, good = await connect(kernel_id), await connect(kernel_id, "json")
+        await bad.execute("import ipywidgets as W\nt = W.Text('start')\ns = W.IntSlider()")
+        text_id, slider_id = await bad.evaluate("[t.model_id, s.model_id]")
+        for client in (bad, good):
+            await client.request_states()
+        relay = relay_manager.link_for(kernel_id).relay
+        request = bad.update(text_id, {"value": "x" * 400_000})
+        await bad.wait_for(
+            lambda m: (
+                "max_state_bytes_per_kernel" in m["content"].get("text", "")
+                and m["parent_header"].get("msg_id") == request["header"]["msg_id"]
+            )
+        )
+        good.update(slider_id, {"value": 9})  # small: still accepted, and relayed at once
+        await bad.wait_for(
+            lambda m: m["content"].get("data", {}).get("state", {}).get("value") == 9
+        )
+        await bad.execute("t.value = 'y' * 500_000")  # the kernel's own state: never refused
+        await eventually(lambda: len(relay.table.get(text_id).state["value"]) == 500_000)
+        assert relay.table.state_bytes > 300_000, "kernel state is kept, and measured"
+        assert await good.evaluate("[len(t.value), s.value]") == [500_000, 9]
+
+    async def test_repeated_request_states_cost_one_snapshot_in_flight(
+        self, start_kernel: Any, connect: Any, relay_manager: Any
+    ) -> None:
+        kernel_id = await start_kernel()
+        bad, good = await connect(kernel_id), await connect(kernel_id)
+        await good.execute("import ipywidgets as W\nt = W.Text('z' * 600_000)")
+        relay = relay_manager.link_for(kernel_id).relay
+        bad.pause()  # a tab that stopped reading, and asks for snapshots over and over
+        for index in range(40):
+            comm_id = f"ctl-{index}"
+            bad.send(
+                "comm_open",
+                {"comm_id": comm_id, "target_name": "jupyter.widget.control", "data": {}},
+            )
+            bad.send("comm_msg", {"comm_id": comm_id, "data": {"method": "request_states"}})
+        await eventually(lambda: relay.counters["from_client", "comm_msg"] >= 40)
+        built = relay.counters["relay", "snapshot"]
+        assert built < 40, "the snapshots were not all built"
+        assert relay.counters["relay", "snapshot_coalesced"] >= 1
+        await good.request_states()  # the other client is served as usual
+        bad.resume()
+        await eventually(lambda: relay.counters["relay", "snapshot"] >= built)

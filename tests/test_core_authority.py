@@ -211,3 +211,38 @@ def test_a_failing_port_is_detached_and_the_others_still_served() -> None:
     assert relay.counters["relay", "send_failed"] == 1
     kernel.set("m", value=9)
     assert b.value("m") == 9
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    opens=st.lists(
+        st.tuples(st.sampled_from(["m", "n", "fresh", "m"]), st.integers(0, 1), st.integers(0, 99)),
+        max_size=12,
+    )
+)
+def test_client_comm_opens_never_replace_a_kernel_model(opens: list[tuple[str, int, int]]) -> None:
+    """Whatever ids clients open comms with, the kernel's models keep their state, and
+    peers never hear of a refused open."""
+    relay, kernel, frontends = world(2)
+    kernel.create_slider("n", 3)
+    kept = {mid: dict(m.state) for mid, m in relay.table.models.items()}
+    for comm_id, who, value in opens:
+        sender, peer = frontends[who], frontends[1 - who]
+        seen_by_peer = len(peer.received)
+        state = {
+            "_model_name": "IntSliderModel",
+            "_model_module": "@jupyter-widgets/controls",
+            "_model_module_version": "2.0.0",
+            "value": value,
+        }
+        env = Envelope(
+            header("comm_open", sender.client_id),
+            {},
+            content={"comm_id": comm_id, "target_name": "jupyter.widget", "data": {"state": state}},
+        )
+        existed = comm_id in relay.table
+        verdict = receive(relay, sender, env)
+        if existed:
+            assert isinstance(verdict, Refused) and len(peer.received) == seen_by_peer
+        for model_id, state_before in kept.items():
+            assert relay.table.get(model_id).state == state_before

@@ -654,7 +654,15 @@ class RoomChannel:
         return await asyncio.wait_for(self.replies.get(), 10)
 
 
+ASYNC_FILES = "jupyter_server.services.contents.largefilemanager.AsyncLargeFileManager"
+
+
 @pytest.mark.parametrize("rtc_enabled", [True])
+@pytest.mark.parametrize(
+    "extra_config",
+    [{}, {"ServerApp": {"contents_manager_class": ASYNC_FILES}}],
+    ids=["sync-files", "async-files"],
+)
 async def test_collaboration_room_saves_carry_widget_state(
     start_kernel: Any,
     connect: Any,
