@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections import deque
+from collections.abc import Hashable
 from typing import Any
 
 from jupyter_widget_relay.core.messages import Envelope, comm_msg, compose
@@ -216,7 +217,7 @@ class Kernel:
             )
         corrected = {}
         model = self.models[model_id]
-        if any(value in self.refused for value in state.values()):
+        if any(isinstance(v, Hashable) and v in self.refused for v in state.values()):
             # validation raised inside hold_trait_notifications: every trait of the update
             # is rolled back, and no correction is sent (only the echo went out)
             self.publish("status", {"execution_state": "idle"}, parent)

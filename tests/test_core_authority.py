@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jupyter_widget_relay.core.limits import Limits
-from jupyter_widget_relay.core.messages import Envelope
+from jupyter_widget_relay.core.messages import Envelope, comm_msg, compose
 from jupyter_widget_relay.core.relay import KernelRelay
 from jupyter_widget_relay.core.verdict import Answered, Forward, Refused
 
@@ -246,3 +246,36 @@ def test_client_comm_opens_never_replace_a_kernel_model(opens: list[tuple[str, i
             assert isinstance(verdict, Refused) and len(peer.received) == seen_by_peer
         for model_id, state_before in kept.items():
             assert relay.table.get(model_id).state == state_before
+
+
+def test_a_state_check_never_takes_an_output_models_outputs_back() -> None:
+    """The relay captured outputs the kernel's Output model may not have been written yet:
+    a check's answer (the kernel's older list) must not replace them."""
+    relay, kernel, (a,) = world(1)
+    state = {
+        "_model_name": "OutputModel",
+        "_model_module": "@jupyter-widgets/output",
+        "_model_module_version": "1.0.0",
+        "outputs": [],
+        "msg_id": "",
+        "tabbable": None,
+    }
+    kernel.models["out"] = dict(state)
+    kernel.publish(
+        "comm_open",
+        {"comm_id": "out", "target_name": "jupyter.widget", "data": {"state": state}},
+    )
+    relay.handle_kernel_message(
+        comm_msg("out", {"method": "update", "state": {"msg_id": "cell"}}, session="k")
+    )
+    kernel.models["out"]["msg_id"] = "cell"
+    printed = {"name": "stdout", "text": "captured\\n"}
+    relay.handle_kernel_message(compose("stream", printed, session="k", parent={"msg_id": "cell"}))
+    assert relay.table.get("out").state["outputs"], "captured by the relay"
+    a.models["out"] = dict(relay.table.get("out").state)
+    a.set("out", tabbable=True)
+    kernel.process_next("c0")
+    queue = kernel.inbox["relay"]  # the check overtakes the relay's outputs write
+    queue.rotate(-[w.content["data"]["method"] for w in queue].index("request_state"))
+    kernel.process_next("relay")  # the kernel answers with its (empty) outputs
+    assert relay.table.get("out").state["outputs"][0]["text"] == "captured\\n"

@@ -290,7 +290,11 @@ class KernelRelay:
 
     def _checked(self, env: Envelope, model: WidgetModel, traits: dict[str, TraitValue]) -> None:
         """The kernel's whole state of ``model``, which the relay asked for: where it differs
-        from what clients were told, the kernel's value is sent to all of them."""
+        from what clients were told, the kernel's value is sent to all of them. An Output
+        model's ``outputs`` are the relay's own capture (the kernel may not have the
+        latest write yet): they are not taken from the answer."""
+        if self.outputs.is_output(model.model_id) and "outputs" in traits:
+            self.table.store.release_all(traits.pop("outputs").buffers)
         changed = self.sync.kernel_state(model, traits)
         if changed:
             self.table.apply(model, changed)
