@@ -128,6 +128,12 @@ def test_unknown_traits_are_refused_alone() -> None:
     assert echo.content["data"]["state"] == {"value": 4} and echo.buffers == []
     assert "'junk'" in a.received[-1].content["text"]
     assert relay.counters["rejected", "client", "unknown_trait"] == 1
+    told = len(a.received)
+    again = update("c0", 5, junk="y")
+    assert isinstance(receive(relay, a, again), Forward)
+    assert relay.counters["rejected", "client", "unknown_trait"] == 2, "every one counted"
+    assert len(a.received) == told, "the sender is told once per model and trait"
+    assert relay.table.get("m").state["value"] == 5
 
 
 # -- values ------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 CLIENT_CHANNELS = frozenset({"shell", "control", "stdin"})
 RELAYED_REQUEST_TYPES = frozenset({"comm_open", "comm_msg", "comm_close", "comm_info_request"})
 MAX_CONTROL_COMMS_PER_CLIENT = 16
+MAX_TOLD_UNKNOWN = 256  # (model, trait) pairs a client was told of, per client
 
 
 class ClientRequests:
@@ -272,18 +273,29 @@ class ClientRequests:
             # peers. The message still goes to the kernel as sent, as stock would send it.
             for name in unknown:
                 self._relay.table.store.release_all(traits.pop(name).buffers)
-            self._refuse_traits(port, env, unknown)
+            self._refuse_traits(port, env, model.model_id, unknown)
             data, buffers = without_traits(data, buffers, unknown)
         if traits:
             self._relay.sync.client_update(port.client_id, env, model, traits, data, buffers, size)
             self._relay.mark(model.model_id)
         return Forward(env)
 
-    def _refuse_traits(self, port: ClientPort, env: Envelope, names: list[str]) -> None:
+    def _refuse_traits(
+        self, port: ClientPort, env: Envelope, model_id: str, names: list[str]
+    ) -> None:
+        """Count every refusal; tell the sender once per model and trait (a custom widget
+        may set a frontend-only attribute on every change)."""
         shown = ", ".join(repr(name)[:80] for name in names[:5])
         more = f" and {len(names) - 5} more" if len(names) > 5 else ""
         text = f"the widget model has no trait {shown}{more}: not applied"
         self._relay.reject("client", "unknown_trait", text, port.client_id)
+        told = self._relay.told_unknown(port)
+        new = [(model_id, name) for name in names if (model_id, name) not in told]
+        if not new:
+            return
+        told.update(dict.fromkeys(new))
+        while len(told) > MAX_TOLD_UNKNOWN:
+            del told[next(iter(told))]
         port.send(
             compose(
                 "stream",

@@ -55,6 +55,7 @@ class _ClientInfo:
     # the socket, a new request_states waits here (the latest replaces an earlier one)
     snapshot_unsent: bool = False
     snapshot_due: tuple[str, JSONDict] | None = None
+    told_unknown: dict[tuple[str, str], None] = field(default_factory=dict)
 
 
 class KernelRelay:
@@ -312,6 +313,11 @@ class KernelRelay:
     def receive(self, port: ClientPort, env: Envelope) -> Verdict:
         """Decide what becomes of a frontend's message (see client_requests.py)."""
         return self._requests.receive(port, env)
+
+    def told_unknown(self, port: ClientPort) -> dict[tuple[str, str], None]:
+        """(model, trait) pairs ``port``'s client was told the model does not have."""
+        info = self._clients.get(port.client_id)
+        return info.told_unknown if info is not None else {}
 
     def control_comms(self, port: ClientPort) -> dict[str, None]:
         info = self._clients.get(port.client_id)
