@@ -428,12 +428,10 @@ async def memory_item(servers: dict[str, Server], config: Config) -> dict[str, d
 # -- the run ---------------------------------------------------------------------------
 
 
-async def soak_item(server: Server, config: Config) -> dict[str, dict[str, Any]]:
-    """The relay's own bookkeeping and memory over time (the relay only: stock keeps none)."""
-    measured = await soak(
-        server, SoakConfig(minutes=config.soak_minutes, clients=config.soak_clients)
-    )
-    return {"relay": measured}
+async def soak_item(servers: dict[str, Server], config: Config) -> dict[str, dict[str, Any]]:
+    """Memory over time on both servers; the relay's bookkeeping at the end."""
+    soak_config = SoakConfig(minutes=config.soak_minutes, clients=config.soak_clients)
+    return await paired(servers, lambda server: soak(server, soak_config))
 
 
 def merge(results: dict[str, dict[str, Any]], part: dict[str, dict[str, Any]]) -> None:
@@ -473,7 +471,7 @@ async def main(
             "burst": lambda: paired(servers, lambda s: burst(s, config)),
             "scale": lambda: scale(servers, config),
             "memory": lambda: memory_item(servers, config),
-            "soak": lambda: soak_item(relay, config),
+            "soak": lambda: soak_item(servers, config),
         }
         for item, measure in items.items():
             if item in only:
@@ -554,14 +552,17 @@ def table(results: dict[str, dict[str, Any]], config: Config) -> str:
             "| server RSS growth per model, relay minus stock | "
             f"{relay['memory_rss_per_model_over_stock']:.0f} B | | |"
         )
-    if "soak_rss_growth_bytes" in relay:
+    if "soak_rss_growth_bytes" in relay and "soak_rss_growth_bytes" in stock:
+        growth = [
+            f"{r['soak_rss_growth_bytes'] / 2**20:.1f} MiB "
+            f"({r['soak_rss_slope_bytes_per_min'] / 2**20:.2f} MiB/min)"
+            for r in (relay, stock)
+        ]
         lines.append(
             f"| soak, {relay['soak_clients']} clients, {relay['soak_minutes']:g} min: RSS growth "
-            "after warm-up (slope per minute), bookkeeping left | "
-            f"{relay['soak_rss_growth_bytes'] / 2**20:.1f} MiB "
-            f"({relay['soak_rss_slope_bytes_per_min'] / 2**20:.2f} MiB/min), "
-            f"{relay['soak_unsettled_at_end']} | | |"
+            f"after warm-up (slope) | {growth[0]} | {growth[1]} | |"
         )
+        lines.append(f"| soak: relay bookkeeping left | {relay['soak_unsettled_at_end']} | | |")
     mode = "smoke" if config.smoke else "full"
     return (
         f"Mode: {mode}; machine: {platform.machine()}, {os.cpu_count()} CPUs, "

@@ -97,9 +97,15 @@ async def soak(server: Server, config: SoakConfig) -> dict[str, Any]:
     if cell is not None:
         await asyncio.wait_for(cell, config.cell_seconds + 60)
     await owner.execute("pass")  # the kernel has handled everything sent before it
-    unsettled = await _unsettled(server, kernel_id)
-    kernel_value = await owner.evaluate("s.value")
-    model = await server.request("GET", f"/api/widget-relay/kernels/{kernel_id}/models/{model_id}")
+    checks: dict[str, Any] = {}
+    if server.relay:  # stock keeps no table and no bookkeeping to check
+        kernel_value = await owner.evaluate("s.value")
+        path = f"/api/widget-relay/kernels/{kernel_id}/models/{model_id}"
+        model = await server.request("GET", path)
+        checks = {
+            "soak_unsettled_at_end": await _unsettled(server, kernel_id),
+            "soak_table_equals_kernel": model["state"]["value"] == kernel_value,
+        }
     after = [(t, b) for t, b in samples if t >= warm_up]
     for client in [*clients, owner]:
         client.close()
@@ -114,6 +120,6 @@ async def soak(server: Server, config: SoakConfig) -> dict[str, Any]:
         "soak_rss_end_bytes": samples[-1][1] if samples else None,
         "soak_rss_growth_bytes": (after[-1][1] - after[0][1]) if after else None,
         "soak_rss_slope_bytes_per_min": round(slope_per_minute(after)),
-        "soak_unsettled_at_end": unsettled,
-        "soak_table_equals_kernel": model["state"]["value"] == kernel_value,
+        "soak_rss_samples": [(round(t), b) for t, b in samples],
+        **checks,
     }
