@@ -1,7 +1,7 @@
 """Kernel faults against a live server (issue 7): a kernel killed with SIGKILL in the
 middle of an update stream, a restart while a snapshot is being requested, and the relay's
 iopub subscription after a restart from busy. (A client that drops in the middle of a
-flood: tests/wip_test_kernel_faults.py.)
+flood: tests/test_client_drop.py.)
 
 Every wait is for a condition, with a generous timeout: kernels start, die and restart
 slowly on a loaded machine, and nothing here asserts how fast that happens.

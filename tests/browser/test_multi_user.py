@@ -229,8 +229,7 @@ def test_peer_sees_slider_change_while_kernel_busy(
 def test_late_joiner_sees_slider_while_kernel_busy(
     lab: LabServer, users: Callable[..., LabUser], request: pytest.FixtureRequest
 ) -> None:
-    """Scenario 2 with RTC, relay on (< 2 s) and stock (> 5 s). The no-RTC
-    variant is in wip_test_multi_user.py (1 of 3 runs took 2.06 s)."""
+    """Scenario 2 with RTC, relay on (< 2 s) and stock (> 5 s)."""
     late_joiner_scenario(lab, users, request)
 
 
