@@ -31,6 +31,7 @@ from typing import Any
 from tests.client import is_idle_after
 
 from . import memory
+from .drag import DRAG_RATE, OBSERVER_S, drag_busy, drag_slow_observer
 from .harness import (
     CpuMeter,
     Server,
@@ -44,7 +45,7 @@ from .light import IDLE, LightClient, content_of
 from .soak import SoakConfig, soak
 
 SLIDER = "import ipywidgets as W\ns = W.IntSlider(value=0, max=10**6)"
-ITEMS = ("late_joiner", "peers", "snapshot", "burst", "scale", "memory", "soak")
+ITEMS = ("late_joiner", "peers", "drag", "snapshot", "burst", "scale", "memory", "soak")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ class Config:
     memory_sliders: int
     soak_minutes: float
     soak_clients: int
+    drag_clients: int
+    drag_cell_s: float
+    drag_steps: int
 
 
 FULL = Config(
@@ -80,6 +84,9 @@ FULL = Config(
     memory_sliders=1667,  # 5,001 models: an IntSlider is 3 (slider, layout, style)
     soak_minutes=20.0,
     soak_clients=50,
+    drag_clients=10,
+    drag_cell_s=5.0,
+    drag_steps=40,
 )
 SMOKE = Config(
     smoke=True,
@@ -96,6 +103,9 @@ SMOKE = Config(
     memory_sliders=100,
     soak_minutes=1.0,
     soak_clients=10,
+    drag_clients=3,
+    drag_cell_s=1.5,
+    drag_steps=10,
 )
 
 
@@ -220,6 +230,15 @@ async def peers(servers: dict[str, Server], config: Config) -> dict[str, dict[st
             results[name][f"peer{clients}_p99_s"] = percentile(setup.latencies, 0.99)
             results[name][f"peer{clients}_samples"] = len(setup.latencies)
     return results
+
+
+# -- 2b. slider drags ---------------------------------------------------------------
+
+
+async def drag_item(server: Server, config: Config) -> dict[str, Any]:
+    busy_drag = await drag_busy(server, config.drag_clients, config.drag_cell_s, config.drag_steps)
+    idle_drag = await drag_slow_observer(server, config.drag_clients, config.drag_steps)
+    return {**busy_drag, **idle_drag}
 
 
 # -- 3. snapshot of many widgets, kernel idle ------------------------------------------
@@ -467,6 +486,7 @@ async def main(
         items: dict[str, Callable[[], Awaitable[dict[str, dict[str, Any]]]]] = {
             "late_joiner": lambda: paired(servers, lambda s: late_joiner(s, config.joiner_cell_s)),
             "peers": lambda: peers(servers, config),
+            "drag": lambda: paired(servers, lambda s: drag_item(s, config)),
             "snapshot": lambda: snapshot(servers, config),
             "burst": lambda: paired(servers, lambda s: burst(s, config)),
             "scale": lambda: scale(servers, config),
@@ -520,6 +540,26 @@ def table(results: dict[str, dict[str, Any]], config: Config) -> str:
     for n in config.peer_clients:
         row(f"peer sees a change, kernel busy, {n} clients, p50", f"peer{n}_p50_s")
         row(f"peer sees a change, kernel busy, {n} clients, p99", f"peer{n}_p99_s")
+    n, steps = config.drag_clients, config.drag_steps
+    row(
+        f"drag while busy ({n} clients, {steps} steps at {DRAG_RATE}/s): step to peer, p50",
+        "drag_busy_p50_s",
+    )
+    row(
+        f"drag while busy ({n} clients, {steps} steps at {DRAG_RATE}/s): step to peer, p99",
+        "drag_busy_p99_s",
+    )
+    if "drag_idle_observer_calls" in relay:
+        lines.append(
+            f"| drag while idle, {OBSERVER_S * 1000:.0f} ms observer: steps a peer sees per s "
+            f"| {relay['drag_idle_steps_seen_per_s']:.1f} "
+            f"| {stock['drag_idle_steps_seen_per_s']:.1f} | |"
+        )
+        lines.append(
+            f"| drag while idle, {OBSERVER_S * 1000:.0f} ms observer: observer calls for "
+            f"{steps} steps | {relay['drag_idle_observer_calls']} | "
+            f"{stock['drag_idle_observer_calls']} | |"
+        )
     row(f"snapshot, {config.snapshot_sliders} IntSliders, kernel idle (median)", "snapshot_s")
     row(
         f"{config.burst_updates} kernel updates to {config.burst_clients} clients, "

@@ -67,6 +67,20 @@ class WidgetRelay(ExtensionApp):
         ),
     )
 
+    throttle_updates = Bool(
+        True,
+        config=True,
+        help=(
+            "Pace browsers' widget updates in the relay instead of in each browser. "
+            "Default True: the relay tells a browser at once that its update is handled, "
+            "so every step of a drag reaches the other browsers immediately, also while a "
+            "cell runs; toward the kernel it keeps one update per widget and browser "
+            "outstanding and merges later ones (latest value per trait), as the browser "
+            "would. False: browsers pace themselves (stock): while the kernel is busy, the "
+            "steps after the first wait in the browser until the kernel is free."
+        ),
+    )
+
     # -- admin limits ------------------------------------------------------------------
 
     max_message_bytes = Int(
@@ -256,6 +270,7 @@ class WidgetRelay(ExtensionApp):
             event_logger=getattr(serverapp, "event_logger", None),
             kernel_check_interval=self.kernel_check_interval,
             buffered_messages_limit=self.buffered_messages_limit,
+            throttle_updates=self.throttle_updates,
             limits=RelayLimits(
                 max_message_bytes=self.max_message_bytes,
                 max_buffer_bytes_per_kernel=self.max_buffer_bytes_per_kernel,

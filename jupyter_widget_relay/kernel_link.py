@@ -11,7 +11,7 @@ from jupyter_client.session import Session
 
 from .core.limits import Limits
 from .core.messages import Envelope, MessageError, compose
-from .core.relay import KernelRelay
+from .core.relay import DEFAULT_RELEASE_TYPE, KernelRelay
 from .core.status_routes import RELAY_OWN_REQUEST
 from .core.wire import envelope_from_parts
 
@@ -62,6 +62,8 @@ class KernelLink:
         buffered_messages_limit: int = 10000,
         limits: Limits | None = None,
         timer: Callable[[str, float], None] | None = None,
+        throttle: bool = True,
+        release_type: str | None = DEFAULT_RELEASE_TYPE,
     ) -> None:
         self.kernel_id = kernel_id
         self.kernel_manager = kernel_manager
@@ -72,6 +74,8 @@ class KernelLink:
             limits=limits,
             timer=timer,
             is_busy=lambda: getattr(kernel_manager, "execution_state", None) == "busy",
+            throttle=throttle,
+            release_type=release_type,
         )
         self.session = Session(config=kernel_manager.session.config, key=kernel_manager.session.key)
         self.ready = asyncio.Event()
@@ -82,6 +86,7 @@ class KernelLink:
         self._iopub: Any = None
         self._shell: Any = None
         self._writes_scheduled = False
+        self._urgent_scheduled = False
         self._parked: ParkedPort | None = None
         self._buffered_messages_limit = buffered_messages_limit
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -194,24 +199,37 @@ class KernelLink:
 
     OUTPUT_WRITE_DELAY = 0.05  # seconds; coalesces a burst of captured outputs into one write
 
-    def _schedule_kernel_writes(self) -> None:
-        if self._writes_scheduled or self.closed:
+    def _schedule_kernel_writes(self, urgent: bool = False) -> None:
+        """Send the relay's writes soon: at once for a browser update that waited for
+        the kernel, else after a short delay that coalesces bursts."""
+        if self.closed:
             return
-        self._writes_scheduled = True
-        asyncio.get_event_loop().call_later(self.OUTPUT_WRITE_DELAY, self._send_kernel_writes)
+        loop = asyncio.get_event_loop()
+        if urgent:
+            if not self._urgent_scheduled:
+                self._urgent_scheduled = True
+                loop.call_soon(self._send_kernel_writes)
+            return
+        if not self._writes_scheduled:
+            self._writes_scheduled = True
+            loop.call_later(self.OUTPUT_WRITE_DELAY, self._send_delayed_writes)
+
+    def _send_delayed_writes(self) -> None:
+        self._writes_scheduled = False
+        self._send_kernel_writes()
 
     def _send_kernel_writes(self) -> None:
-        self._writes_scheduled = False
+        self._urgent_scheduled = False
         writes = self.relay.take_kernel_writes()
         if self._shell is None or self._shell.closed():
             return
         for write in writes:
             message = {
                 "header": write.header,
-                "parent_header": {},
-                "metadata": {},
+                "parent_header": write.parent_header,
+                "metadata": write.metadata,
                 "content": write.content,
-                "buffers": [],
+                "buffers": write.buffers,
             }
             self.session.send(self._shell, message)
 

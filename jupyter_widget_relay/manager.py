@@ -11,11 +11,12 @@ from functools import partial
 from typing import Any
 
 from traitlets import Any as AnyTrait
-from traitlets import Float, Instance, Int
+from traitlets import Bool, Float, Instance, Int
 from traitlets.config import LoggingConfigurable
 
 from . import metrics
 from .core.limits import Limits
+from .core.throttle import release_type_for
 from .kernel_link import KernelLink
 
 KERNEL_ACTIONS_SCHEMA = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
@@ -43,6 +44,7 @@ class RelayManager(LoggingConfigurable):
     change_interval = Float(0.2, help="Seconds over which change notifications coalesce.")
     buffered_messages_limit = Int(10000, help="Messages kept for a reconnecting session.")
     limits = Instance(RelayLimits, kw={}, help="Admin limits.")
+    throttle_updates = Bool(True, help="The relay paces browsers' widget updates.")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -56,8 +58,19 @@ class RelayManager(LoggingConfigurable):
 
     # -- lifecycle -----------------------------------------------------------------------
 
+    @property
+    def release_type(self) -> str | None:
+        untracked = getattr(self.kernel_manager, "untracked_message_types", None)
+        return release_type_for(untracked or ())
+
     async def start(self) -> None:
         self._started = True
+        if self.throttle_updates and self.release_type is None:
+            self.log.warning(
+                "widget relay: MappingKernelManager.untracked_message_types is empty, so the "
+                "relay cannot pace widget updates without changing the kernel status "
+                "browsers show; browsers pace their own (c.WidgetRelay.throttle_updates)"
+            )
         metrics.register(self._collector)
         if self.event_logger is not None:
             self.event_logger.add_listener(
@@ -115,6 +128,8 @@ class RelayManager(LoggingConfigurable):
                 max_unhandled_bytes_per_client=self.limits.max_unhandled_bytes_per_client,
             ),
             timer=metrics.observe,
+            throttle=self.throttle_updates,
+            release_type=self.release_type,
         )
         self.links[kernel_id] = link
         self.kernel_manager.add_restart_callback(

@@ -10,11 +10,19 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
 from tornado.websocket import WebSocketClientConnection
 
 from jupyter_widget_relay.core import wire
 
 Message = dict[str, Any]
+
+
+# What JupyterLab reads from its page config: idles for requests of these types leave the
+# kernel status it shows alone (jupyter_server's default).
+UNTRACKED_MESSAGE_TYPES = frozenset(
+    MappingKernelManager.class_traits()["untracked_message_types"].default()
+)
 
 
 class KernelClient:
@@ -29,6 +37,13 @@ class KernelClient:
         # What a stock ipywidgets frontend (widget.ts) would show, model by model
         self.view: dict[str, dict[str, Any]] = {}
         self._expected_echo: dict[tuple[str, str], str] = {}
+        # widget.ts's throttle (used by ``change``): one update per model in flight
+        # until an idle whose parent is that update; later changes wait, merged
+        self.in_flight: dict[str, str] = {}  # msg_id -> model id
+        self.waiting: dict[str, dict[str, Any]] = {}
+        self.sent_updates: list[Message] = []
+        # the kernel status JupyterLab would show: (time, state) each time it changes
+        self.kernel_status: list[tuple[float, str]] = []
 
     @classmethod
     async def open(
@@ -65,6 +80,8 @@ class KernelClient:
             message = self._decode(frame)
             message["received_at"] = time.monotonic()
             self._apply_to_view(message)
+            if message["header"]["msg_type"] == "status":
+                self._status(message)
             async with self._changed:
                 self.messages.append(message)
                 self._changed.notify_all()
@@ -122,7 +139,43 @@ class KernelClient:
                     del state[attr]
                 else:
                     del self._expected_echo[(model_id, attr)]
+                    if attr in self.waiting.get(model_id, {}):
+                        del state[attr]
         self.view[model_id].update(state)
+
+    def _status(self, message: Message) -> None:
+        state = message["content"].get("execution_state")
+        parent = message["parent_header"]
+        tracked = parent.get("msg_type") not in UNTRACKED_MESSAGE_TYPES
+        if tracked and (not self.kernel_status or self.kernel_status[-1][1] != state):
+            self.kernel_status.append((message["received_at"], state))
+        if state != "idle":
+            return
+        model_id = self.in_flight.pop(parent.get("msg_id"), None)
+        if model_id is None or model_id in self.in_flight.values():
+            return
+        waiting = self.waiting.pop(model_id, None)
+        if waiting:
+            self._send_update(model_id, waiting)
+
+    def change(self, model_id: str, state: dict[str, Any]) -> Message | None:
+        """The user changes a widget, with widget.ts's throttle: the update is sent now
+        (returned) or waits for the idle of the one in flight (None)."""
+        self.view[model_id].update(state)
+        if model_id in self.in_flight.values():
+            self.waiting.setdefault(model_id, {}).update(state)
+            return None
+        return self._send_update(model_id, state)
+
+    def _send_update(self, model_id: str, state: dict[str, Any]) -> Message:
+        request = self.update(model_id, state)
+        self.in_flight[request["header"]["msg_id"]] = model_id
+        self.sent_updates.append(request)
+        return request
+
+    def awaits_echo(self) -> list[tuple[str, str]]:
+        """Attributes whose echo this frontend still waits for (and drops peers' for)."""
+        return list(self._expected_echo)
 
     def send(
         self,

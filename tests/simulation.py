@@ -2,7 +2,10 @@
 
 ``Frontend`` follows ipywidgets' widget.ts: plain ``update``s always apply; while a
 frontend awaits the echo of its own update for an attribute it drops other
-``echo_update``s for it. ``Kernel`` handles each client's updates in per-client FIFO
+``echo_update``s for it. A ``paced`` frontend also keeps widget.ts's throttle: per model
+one update in flight until an iopub idle whose parent is that update; later changes
+wait merged in ``waiting`` (the latest value per attribute) and go on ``pump()``.
+``Kernel`` handles each client's updates in per-client FIFO
 order (shell sockets) the way ipywidgets' ``Widget.set_state`` does: it echoes first
 (or not: ``echo=False`` is ipywidgets 7 / ``JUPYTER_WIDGETS_ECHO=0``; ``no_echo`` lists
 traits tagged ``echo_update=False``), then sets the traits (or, for a value in
@@ -48,7 +51,7 @@ def header(msg_type: str, session: str) -> dict[str, Any]:
 
 
 class Frontend:
-    def __init__(self, name: str, relay: KernelRelay, kernel: Kernel) -> None:
+    def __init__(self, name: str, relay: KernelRelay, kernel: Kernel, paced: bool = False) -> None:
         self.client_id = name
         self.relay = relay
         self.kernel = kernel
@@ -56,10 +59,18 @@ class Frontend:
         self.expected: dict[tuple[str, str], str] = {}
         self.received: list[Envelope] = []
         self.attached = False
+        self.paced = paced
+        self.in_flight: dict[str, str] = {}  # msg_id of an update -> its model, until idle
+        self.waiting: dict[str, dict[str, Any]] = {}  # model -> changes held back
+        self.released: list[str] = []  # models whose waiting changes may go now
+        self.sent: list[Envelope] = []  # every update this frontend sent
 
     # ClientPort
     def send(self, envelope: Envelope) -> None:
         self.received.append(envelope)
+        if envelope.msg_type == "status":
+            self._status(envelope)
+            return
         if envelope.msg_type != "comm_msg":
             return
         content = envelope.content
@@ -82,7 +93,29 @@ class Frontend:
                     del state[attr]
                 else:
                     del self.expected[(model_id, attr)]
+                    if attr in self.waiting.get(model_id, {}):
+                        del state[attr]
         self.models[model_id].update(state)
+
+    def _status(self, status: Envelope) -> None:
+        """widget.ts's ``_handle_status``: the first idle for an update ends it (the
+        future is then disposed)."""
+        if status.content.get("execution_state") != "idle":
+            return
+        model_id = self.in_flight.pop(status.parent_header.get("msg_id", ""), None)
+        if model_id is None or model_id not in self.waiting or model_id in self.released:
+            return
+        if not any(m == model_id for m in self.in_flight.values()):
+            self.released.append(model_id)
+
+    def pump(self) -> bool:
+        """Send the held-back changes whose models were released; whether any went."""
+        released, self.released = self.released, []
+        for model_id in released:
+            state = self.waiting.pop(model_id, None)
+            if state:
+                self._send_update(model_id, state)
+        return bool(released)
 
     def join(self) -> None:
         self.relay.attach(self)
@@ -106,7 +139,15 @@ class Frontend:
         self.relay.detach(self)
         self.attached = False
 
-    def set(self, model_id: str, **state: Any) -> Envelope:
+    def set(self, model_id: str, **state: Any) -> Envelope | None:
+        """The user changes the widget; returns the update sent (None if it waits)."""
+        self.models[model_id].update(state)
+        if self.paced and any(m == model_id for m in self.in_flight.values()):
+            self.waiting.setdefault(model_id, {}).update(state)
+            return None
+        return self._send_update(model_id, state)
+
+    def _send_update(self, model_id: str, state: dict[str, Any]) -> Envelope:
         envelope = Envelope(
             header("comm_msg", self.client_id),
             {},
@@ -117,7 +158,9 @@ class Frontend:
         )
         for attr in state:
             self.expected[(model_id, attr)] = envelope.msg_id
-        self.models[model_id].update(state)
+        self.sent.append(envelope)
+        if self.paced:
+            self.in_flight[envelope.msg_id] = model_id
         if forwards(self.relay, self, envelope):
             self.kernel.inbox[self.client_id].append(envelope)
         return envelope
@@ -262,13 +305,15 @@ def world(
     maximum: int | None = None,
     refused: frozenset[Any] = frozenset(),
     value: int = 0,
+    throttle: bool = True,
+    paced: bool = False,
 ) -> tuple[KernelRelay, Kernel, list[Frontend]]:
-    relay = KernelRelay("k")
+    relay = KernelRelay("k", throttle=throttle)
     kernel = Kernel(relay, echo=echo, maximum=maximum, refused=refused)
     kernel.create_slider("m", value)
     frontends = []
     for index in range(clients):
-        frontend = Frontend(f"c{index}", relay, kernel)
+        frontend = Frontend(f"c{index}", relay, kernel, paced=paced)
         kernel.inbox[frontend.client_id] = deque()
         frontend.join()
         frontends.append(frontend)

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from jupyter_widget_relay.core.limits import Limits
-from jupyter_widget_relay.core.messages import Envelope
-from jupyter_widget_relay.core.verdict import Forward, Refused
+from jupyter_widget_relay.core.messages import Envelope, compose
+from jupyter_widget_relay.core.verdict import Forward, Held, Refused
 
 from .simulation import header, receive, world
 
@@ -58,13 +58,29 @@ def test_client_json_state_is_bounded_per_kernel() -> None:
 def test_unhandled_bytes_are_bounded_per_client_until_the_kernel_catches_up() -> None:
     relay, _kernel, (a, b) = world(2)
     relay.limits = Limits(max_unhandled_bytes_per_client=3000)
-    assert isinstance(receive(relay, a, update("c0", description="x" * 1200)), Forward)
-    assert isinstance(receive(relay, a, update("c0", description="y" * 1200)), Forward)
+    first = update("c0", description="x" * 1200)
+    assert isinstance(receive(relay, a, first), Forward)
+    assert isinstance(receive(relay, a, update("c0", value=3)), Held)
+    assert isinstance(receive(relay, a, update("c0", description="y" * 1200)), Held)
     verdict = receive(relay, a, update("c0", description="z" * 1200))
     assert isinstance(verdict, Refused) and verdict.reason == "unhandled_limit"
     assert isinstance(receive(relay, b, update("c1", value=4)), Forward), "b has its own"
-    relay.sync.kernel_handled(next(iter(relay.sync._pending)), {})
-    assert isinstance(receive(relay, a, update("c0", description="w" * 1200)), Forward)
+    relay.handle_kernel_message(
+        compose("status", {"execution_state": "idle"}, session="k", parent=first.header)
+    )
+    assert relay.sync.unhandled_bytes("c0") < 1400, "only the merged update waits"
+    assert not isinstance(receive(relay, a, update("c0", description="w" * 1200)), Refused)
+
+
+def test_merged_updates_hold_only_their_latest_values() -> None:
+    """A drag during a busy cell: superseded steps cost nothing while they wait."""
+    relay, _kernel, (a, _b) = world(2)
+    relay.limits = Limits(max_unhandled_bytes_per_client=5000)
+    assert isinstance(receive(relay, a, update("c0", value=1)), Forward)
+    for step in range(50):
+        verdict = receive(relay, a, update("c0", description=str(step) * 300))
+        assert isinstance(verdict, Held), step
+    assert relay.sync.unhandled_bytes("c0") < 1500
 
 
 class SlowPort:

@@ -13,15 +13,20 @@ def table_value(relay, model_id="m", attr="value"):  # type: ignore[no-untyped-d
     return relay.table.get(model_id).state[attr]
 
 
-def test_peer_sees_change_before_kernel_handles_it() -> None:
-    relay, kernel, (a, b, c) = world(3)
-    a.set("m", value=7)
+@pytest.mark.parametrize("throttle", [True, False])
+def test_peer_sees_change_before_kernel_handles_it(throttle: bool) -> None:
+    relay, kernel, (a, b, c) = world(3, throttle=throttle)
+    sent = a.set("m", value=7)
+    assert sent is not None
     assert b.value("m") == 7 and c.value("m") == 7
     assert table_value(relay) == 7
-    assert not [e for e in a.received[1:] if e.msg_type == "comm_msg"], "sender got a relay copy"
+    before_kernel = [e for e in a.received[1:] if e.msg_type == "comm_msg"]
+    assert len(before_kernel) == (1 if throttle else 0), "the relay echoes a released update"
     kernel.process_next("c0")
     assert kernel.models["m"]["value"] == 7
     assert [a.value("m"), b.value("m"), c.value("m")] == [7, 7, 7]
+    echoes = [e for e in a.received[1:] if e.msg_type == "comm_msg"]
+    assert len(echoes) == 1 and echoes[0].parent_header["msg_id"] == sent.msg_id, "one echo"
 
 
 def test_kernel_echo_is_not_replayed_to_peers() -> None:

@@ -34,7 +34,8 @@ from .messages import (
     counted_type,
 )
 from .table import WidgetModel
-from .verdict import ANSWERED, ClientRefusal, Forward, Refused, Verdict
+from .throttle import release_status
+from .verdict import ANSWERED, HELD, ClientRefusal, Forward, Refused, Verdict
 
 if TYPE_CHECKING:
     from .relay import ClientPort, KernelRelay
@@ -111,7 +112,15 @@ class ClientRequests:
             self._relay.kernel_session, env, f"not applied: {text}", model, names
         ):
             port.send(message)
+        if is_update:
+            self._release(port, env)
         return Refused(reason, text)
+
+    def _release(self, port: ClientPort, env: Envelope) -> None:
+        """End a browser's update for its widget.ts (see throttle.py): without an idle
+        for it, the model would hold every later change back."""
+        if self._relay.release_type is not None:
+            port.send(release_status(self._relay.kernel_session, env, self._relay.release_type))
 
     def _client_kernel_info(self, port: ClientPort, env: Envelope) -> Verdict:
         """While a cell runs, answer kernel_info_request from the kernel's kept reply:
@@ -261,6 +270,7 @@ class ClientRequests:
         if self._relay.outputs.is_output(model.model_id):
             stripped = self._relay.outputs.strip_client_write(env, data)
             if stripped is None:
+                self._release(port, env)
                 return ANSWERED
             data = stripped
         traits = split_state(
@@ -275,10 +285,23 @@ class ClientRequests:
                 self._relay.table.store.release_all(traits.pop(name).buffers)
             self._refuse_traits(port, env, model.model_id, unknown)
             data, buffers = without_traits(data, buffers, unknown)
-        if traits:
-            self._relay.sync.client_update(port.client_id, env, model, traits, data, buffers, size)
-            self._relay.mark(model.model_id)
-        return Forward(env)
+        if not traits:
+            return Forward(env)
+        sync, throttles = self._relay.sync, self._relay.throttles
+        sync.client_update(port.client_id, env, model, traits, data, buffers, size, throttles)
+        self._relay.mark(model.model_id)
+        if not throttles:
+            return Forward(env)
+        self._release(port, env)
+        key = (model.model_id, port.client_id)
+        throttle = self._relay.throttle
+        if throttle.admit(key, env.msg_id):
+            return Forward(env)
+        older = throttle.hold(key, env, traits)
+        if older is not None:
+            sync.absorb(older, env.msg_id, throttle.waiting_size(key))
+        self._relay.count("relay", "update_held")
+        return HELD
 
     def _refuse_traits(
         self, port: ClientPort, env: Envelope, model_id: str, names: list[str]

@@ -47,12 +47,18 @@ class NotebookKernels:
         self._links: dict[str, set[_LeftBehind]] = {}  # new path -> sessions left behind
 
     def renamed(self, old: str, new: str, sessions: Iterable[Session]) -> None:
-        """The file (or folder) ``old`` is now ``new``; ``sessions`` are the current ones."""
+        """The file (or folder) ``old`` is now ``new``; ``sessions`` are the current ones.
+
+        A session already left behind by an earlier rename serves the file that moved
+        then, not the one on its path now: it does not follow this one."""
+        left_behind = {
+            (link.old_path, link.kernel_id) for links in self._links.values() for link in links
+        }
         for path in [p for p in self._links if _under(p, old)]:
             self._links.setdefault(new + path[len(old) :], set()).update(self._links.pop(path))
         for session_path, kernel_id in sessions:
             path = api_path(session_path)
-            if _under(path, old):
+            if _under(path, old) and (path, kernel_id) not in left_behind:
                 target = new + path[len(old) :]
                 self._links.setdefault(target, set()).add(_LeftBehind(path, kernel_id))
         while len(self._links) > MAX_LINKS:

@@ -47,6 +47,9 @@ class _PendingRef:
     # traits for which the kernel published a plain ``update`` while handling it: their
     # value is the kernel's own word; for the others only an echo (or nothing) came
     stated: set[str] = field(default_factory=set)
+    # the relay echoed it to its sender at once (see throttle.py): the kernel's echo is
+    # then for nobody
+    released: bool = False
 
 
 class PeerSync:
@@ -77,8 +80,12 @@ class PeerSync:
         data: JSONDict,
         buffers: list[bytes],
         size: int = 0,
+        released: bool = False,
     ) -> None:
-        """Apply a client's update to the table and send it to every peer at once."""
+        """Apply a client's update to the table and send it to every peer at once.
+
+        A ``released`` update is echoed to its sender as well, at once: its frontend then
+        awaits no echo from the kernel (the relay paces the kernel, see throttle.py)."""
         msg_id = env.msg_id
         # A port the relay has already detached (a slow client closing) may still send:
         # its update counts, but its frontend is gone and must leave no bookkeeping.
@@ -94,7 +101,9 @@ class PeerSync:
             if departed:
                 sync.forget(client_id)
         self._in_flux.add(model.model_id)
-        self._pending[msg_id] = _PendingRef(model.model_id, client_id, tuple(traits), size)
+        self._pending[msg_id] = _PendingRef(
+            model.model_id, client_id, tuple(traits), size, released=released
+        )
         self._unhandled[client_id] += size
         self._host.table.apply(model, traits)
         paths = data.get("buffer_paths") or []
@@ -105,14 +114,47 @@ class PeerSync:
             parent=env.header,
             buffers=buffers[: len(paths)],
         )
-        self._host.broadcast(echo, exclude=client_id)
+        self._host.broadcast(echo, exclude=None if released else client_id)
         self._host.count("relay", "echo_fanout")
+        if released and not departed:
+            for name, value in traits.items():
+                model.sync[name].own_echo(client_id, msg_id, value)
+
+    def absorb(self, older: str, newer: str, size: int) -> None:
+        """The client update ``older``, which was waiting for the kernel, is merged into
+        ``newer`` (see throttle.py): the kernel will handle both as ``newer``, and
+        ``older``'s values of traits ``newer`` also sets are never sent. ``size`` is the
+        merged update's bytes."""
+        old = self._pending.pop(older, None)
+        new = self._pending.get(newer)
+        if old is None:
+            return
+        self._held(old.client_id, -old.size)
+        if new is None:
+            return
+        self._held(new.client_id, size - new.size)
+        new.size = size
+        model = self._host.table.get(old.model_id)
+        for name in old.names:
+            sync = model.sync.get(name) if model is not None and model.sync else None
+            if sync is None:
+                continue
+            if name in new.names:
+                sync.take(older)
+            else:
+                sync.rename(older, newer)
+        new.names = tuple(dict.fromkeys(new.names + old.names))
 
     def joined(self, client_id: str) -> None:
         """A client loaded a snapshot: it shows the table's current values."""
         for model in self.models_in_flux():
             for name, sync in (model.sync or {}).items():
                 sync.set_shown(client_id, model.trait(name))
+
+    def _held(self, client_id: str, change: int) -> None:
+        self._unhandled[client_id] += change
+        if self._unhandled[client_id] <= 0:
+            del self._unhandled[client_id]
 
     def unhandled_bytes(self, client_id: str) -> int:
         return self._unhandled.get(client_id, 0)
@@ -137,8 +179,10 @@ class PeerSync:
     def own_echo(
         self, env: Envelope, model: WidgetModel, traits: dict[str, TraitValue], ref: _PendingRef
     ) -> None:
-        """The kernel echoes an update the relay already fanned out: only its sender gets it."""
-        self._host.send_to(ref.client_id, env)
+        """The kernel echoes an update the relay already fanned out: only its sender gets
+        it, unless the relay echoed it to the sender already."""
+        if not ref.released:
+            self._host.send_to(ref.client_id, env)
         msg_id = env.parent_msg_id or ""
         for name, value in traits.items():
             sync = model.sync.get(name) if model.sync else None
@@ -189,9 +233,7 @@ class PeerSync:
         ref = self._pending.pop(msg_id, None)
         if ref is None:
             return
-        self._unhandled[ref.client_id] -= ref.size
-        if self._unhandled[ref.client_id] <= 0:
-            del self._unhandled[ref.client_id]
+        self._held(ref.client_id, -ref.size)
         if any(name not in ref.stated for name in ref.names) and ref.model_id in self._host.table:
             self._host.check_model(ref.model_id)
         model = self._host.table.get(ref.model_id)

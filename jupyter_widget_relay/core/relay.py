@@ -31,9 +31,14 @@ from .rejections import RejectionLog
 from .state_checks import StateChecks
 from .status_routes import RELAY_OWN_REQUEST, StatusRoutes
 from .table import WidgetModel, WidgetTable
+from .throttle import UpdateThrottle
 from .verdict import Verdict
 
 log = logging.getLogger(__name__)
+
+# The parent msg_type of the status that releases a browser's update (see throttle.py):
+# one of jupyter_server's default untracked_message_types.
+DEFAULT_RELEASE_TYPE = "comm_info_request"
 
 
 class ClientPort(Protocol):
@@ -70,12 +75,19 @@ class KernelRelay:
         kernel_id: str,
         *,
         on_dirty: Callable[[], None] | None = None,
-        on_kernel_write: Callable[[], None] | None = None,
+        on_kernel_write: Callable[[bool], None] | None = None,
         limits: Limits | None = None,
         timer: Callable[[str, float], None] | None = None,
         is_busy: Callable[[], bool] | None = None,
+        throttle: bool = True,
+        release_type: str | None = DEFAULT_RELEASE_TYPE,
     ) -> None:
         self.kernel_id = kernel_id
+        # The parent msg_type of the status that ends a browser update the kernel never
+        # gets (refused, answered, merged): None if no type leaves the kernel status
+        # alone, and then browsers must pace their own updates (stock).
+        self.release_type = release_type
+        self.throttles = throttle and release_type is not None
         self.limits = limits or Limits()
         self._timer = timer
         self.is_busy = is_busy or (lambda: False)
@@ -93,8 +105,9 @@ class KernelRelay:
         self._dirty_clients = False
         self._status_routes = StatusRoutes()
         self._on_kernel_write = on_kernel_write
-        self.outputs = OutputRelay(self, self.mark, on_kernel_write)
+        self.outputs = OutputRelay(self, self.mark, self.kernel_write_due)
         self.checks = StateChecks()
+        self.throttle = UpdateThrottle()
         self._requests = ClientRequests(self)
 
     # -- clients -------------------------------------------------------------------------
@@ -196,6 +209,8 @@ class KernelRelay:
                     self.outputs.kernel_idle(env.parent_msg_id)
                     self._check_done(env.parent_msg_id)
                     self.sync.kernel_handled(env.parent_msg_id, env.parent_header)
+                    if self.throttle.handled(env.parent_msg_id):
+                        self.kernel_write_due(urgent=True)
             else:
                 self.broadcast(env)
                 try:
@@ -237,6 +252,7 @@ class KernelRelay:
         if self.table.close(comm_id) is None:
             return False
         self.sync.forget_model(comm_id)
+        self.throttle.forget_model(comm_id)
         self.outputs.closed(comm_id)
         self.mark(comm_id)
         return True
@@ -278,16 +294,25 @@ class KernelRelay:
 
     def check_model(self, model_id: str) -> None:
         """Ask the kernel for ``model_id``'s state (see state_checks.py)."""
-        if self.checks.add(model_id) and self._on_kernel_write is not None:
-            self._on_kernel_write()
+        if self.checks.add(model_id):
+            self.kernel_write_due()
+
+    def kernel_write_due(self, urgent: bool = False) -> None:
+        """The relay has shell messages for the kernel (``take_kernel_writes``); an
+        ``urgent`` one (a browser update that waited) goes without the usual delay."""
+        if self._on_kernel_write is not None:
+            self._on_kernel_write(urgent)
 
     def take_kernel_writes(self) -> list[Envelope]:
-        """The relay's own shell messages for the kernel: Output writes, state checks."""
+        """The relay's own shell messages for the kernel: Output writes, browser updates
+        that waited (throttle.py), state checks."""
+        updates = self.throttle.take()
         checks = self.checks.take(self.relay_session, self.table.models)
         for request in checks:
             self.route_status(request.msg_id, RELAY_OWN_REQUEST)
         self.count("relay", "state_check", by=len(checks))
-        return self.outputs.take_kernel_writes() + checks
+        self.count("relay", "merged_update_sent", by=len(updates))
+        return self.outputs.take_kernel_writes() + updates + checks
 
     def _checked(self, env: Envelope, model: WidgetModel, traits: dict[str, TraitValue]) -> None:
         """The kernel's whole state of ``model``, which the relay asked for: where it differs
@@ -375,6 +400,7 @@ class KernelRelay:
         self.outputs.clear()
         self._status_routes.clear()
         self.checks.clear()
+        self.throttle.clear()
         for info in self._clients.values():
             info.control_comms.clear()
         for model_id in changed:
@@ -402,10 +428,12 @@ class KernelRelay:
             self._on_dirty()
 
     def unsettled(self) -> dict[str, int]:
-        """Bookkeeping still open: client updates the kernel has not handled, traits whose
-        browsers are not yet known to show the kernel's value, state checks awaited."""
+        """Bookkeeping still open: client updates the kernel has not handled (of which
+        ``waiting``: merged, not yet sent to it), traits whose browsers are not yet known
+        to show the kernel's value, state checks awaited."""
         return {
             "updates": self.sync.pending_count,
+            "waiting": self.throttle.waiting_count,
             "traits": sum(len(model.sync or ()) for model in self.sync.models_in_flux()),
             "state_checks": self.checks.open_count,
         }

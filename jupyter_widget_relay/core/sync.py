@@ -92,6 +92,12 @@ class TraitSync:
                 return self.pending.pop(index)
         return None
 
+    def rename(self, msg_id: str, new_msg_id: str) -> None:
+        """The pending update ``msg_id`` reaches the kernel as ``new_msg_id``."""
+        for pending in self.pending:
+            if pending.msg_id == msg_id:
+                pending.msg_id = new_msg_id
+
     def kernel_update(self, value: TraitValue, parent_msg_id: str | None) -> None:
         """A plain ``update`` from the kernel reached every client."""
         self.confirmed = value

@@ -28,6 +28,12 @@ class Answered:
 
 
 @dataclass(frozen=True, slots=True)
+class Held:
+    """A browser update the relay accepted and keeps until the kernel has handled the one
+    before it (see throttle.py); the relay sends it to the kernel itself: nothing to do."""
+
+
+@dataclass(frozen=True, slots=True)
 class Refused:
     """The client's message breaks a policy or the protocol: nothing goes anywhere, the
     table and the peers are untouched, and the sender has been told why."""
@@ -36,7 +42,7 @@ class Refused:
     detail: str
 
 
-Verdict = Forward | Answered | Refused
+Verdict = Forward | Answered | Held | Refused
 
 
 class ClientRefusal(Exception):
@@ -48,5 +54,15 @@ class ClientRefusal(Exception):
 
 
 ANSWERED = Answered()
+HELD = Held()
 
-__all__ = ["ANSWERED", "Answered", "ClientRefusal", "Forward", "Refused", "Verdict"]
+__all__ = [
+    "ANSWERED",
+    "HELD",
+    "Answered",
+    "ClientRefusal",
+    "Forward",
+    "Held",
+    "Refused",
+    "Verdict",
+]
