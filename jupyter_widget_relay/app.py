@@ -10,6 +10,7 @@ from traitlets import Bool, Enum, Float, Int, TraitError, Type, validate
 
 from .connection import RelayWebsocketConnection
 from .contents_saves import contents_handlers
+from .deployment import connection_class_conflict, reason_to_stay_off, replaced_after_us
 from .handlers import handlers
 from .manager import RelayLimits, RelayManager
 from .persistence import WidgetStatePersistence
@@ -262,6 +263,19 @@ class WidgetRelay(ExtensionApp):
             return
         serverapp = self.serverapp
         assert serverapp is not None, "initialize_settings runs after the server is linked"
+        self.off_reason = reason_to_stay_off(serverapp)
+        if self.off_reason is not None:
+            self.log.warning(
+                "widget relay: off, %s. Browsers talk to the kernels as without the relay.",
+                self.off_reason,
+            )
+            self.relay_manager = None
+            self.settings["widget_relay_manager"] = None
+            self.settings["widget_relay_off_reason"] = self.off_reason
+            return
+        conflict = connection_class_conflict(serverapp, self.connection_class)
+        if conflict is not None:
+            self.log.warning("widget relay: %s", conflict)
         raise_zmq_socket_cap(serverapp.kernel_manager, self.zmq_max_sockets, self.log)
         self.relay_manager = self.relay_manager_class(
             parent=self,
@@ -299,6 +313,9 @@ class WidgetRelay(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         if self.relay_manager is not None:
+            replaced = replaced_after_us(serverapp, self.connection_class)
+            if replaced is not None:
+                self.log.warning("widget relay: %s", replaced)
             await self.relay_manager.start()
             if self.freeze_startup_objects:
                 self._freeze = schedule_startup_freeze(self.log)
@@ -307,6 +324,8 @@ class WidgetRelay(ExtensionApp):
     # Set by initialize_settings; None until then (a server whose start failed still
     # stops its extensions).
     relay_manager: RelayManager | None = None
+    # Why the server's setup keeps the relay off (see deployment.py), if it does.
+    off_reason: str | None = None
 
     async def stop_extension(self) -> None:
         if self._freeze is not None:

@@ -41,8 +41,9 @@ class RelayHandler(APIHandler):
         manager = self.relay_manager
         link = manager.link_for(kernel_id) if manager is not None else None
         if link is None:
+            off = self.settings.get("widget_relay_off_reason") or "c.WidgetRelay.enabled = False"
             reason = (
-                "the widget relay is disabled (c.WidgetRelay.enabled = False)"
+                f"the widget relay is off: {off}"
                 if manager is None
                 else f"no running kernel {kernel_id!r} is followed by the widget relay"
             )
@@ -84,7 +85,11 @@ class StatusHandler(RelayHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.write_json({"enabled": self.relay_manager is not None, "version": __version__})
+        status: dict[str, Any] = {"enabled": self.relay_manager is not None, "version": __version__}
+        reason = self.settings.get("widget_relay_off_reason")
+        if reason:
+            status["reason"] = reason
+        self.write_json(status)
 
 
 class KernelsHandler(RelayHandler):

@@ -51,8 +51,8 @@ KernelFactory = Callable[..., Awaitable[str]]
 def start_kernel(relay_app: Any, jp_fetch: Any, jp_asyncio_loop: Any) -> Iterator[KernelFactory]:
     started: list[str] = []
 
-    async def start(env: dict[str, str] | None = None) -> str:
-        body: dict[str, Any] = {"name": "python3"}
+    async def start(env: dict[str, str] | None = None, name: str = "python3") -> str:
+        body: dict[str, Any] = {"name": name}
         if env:
             body["env"] = env
         response = await jp_fetch("api", "kernels", method="POST", body=json.dumps(body))

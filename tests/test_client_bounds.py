@@ -24,13 +24,18 @@ async def test_updates_the_kernel_has_not_handled_are_bounded_per_client(
 ) -> None:
     kernel_id = await start_kernel()
     bad, good = await connect(kernel_id), await connect(kernel_id, "json")
-    await bad.execute("import ipywidgets as W\nt = W.Text('start')")
-    model_id = await bad.evaluate("t.model_id")
+    # one update per widget: a later update of the same widget would replace the earlier
+    # one while it waits for the kernel (throttle.py), and only the latest counts
+    await bad.execute("import ipywidgets as W\nts = [W.Text('start') for _ in range(6)]")
+    model_ids = await bad.evaluate("[t.model_id for t in ts]")
+    model_id = model_ids[1]
     for client in (bad, good):
         await client.request_states()
     relay = relay_manager.link_for(kernel_id).relay
     cell = await good.start_running("import time; time.sleep(3)")
-    requests = [bad.update(model_id, {"value": f"{index}" + "x" * 20_000}) for index in range(6)]
+    requests = [
+        bad.update(model_ids[index], {"value": f"{index}" + "x" * 20_000}) for index in range(6)
+    ]
     await eventually(lambda: relay.counters["rejected", "client", "unhandled_limit"] >= 4)
     held = max(relay.sync._unhandled.values())
     assert held <= UNHANDLED, "the relay holds no more than the limit for one client"
@@ -49,7 +54,7 @@ async def test_updates_the_kernel_has_not_handled_are_bounded_per_client(
         lambda m: m["content"].get("data", {}).get("state", {}).get("value") == "good"
     )
     await good.wait_for(lambda m: is_idle_after(m, cell), timeout=20)
-    kernel_value = await good.evaluate("t.value")
+    kernel_value = await good.evaluate("ts[1].value")
     assert kernel_value in ("good", requests[1]["content"]["data"]["state"]["value"])
     await eventually(lambda: relay.table.get(model_id).state["value"] == kernel_value)
     await eventually(lambda: not relay.sync._unhandled)

@@ -91,7 +91,9 @@ def test_answered_from_the_table() -> None:
         header("comm_msg", "c0"), {}, content={"comm_id": "m", "data": {"method": "request_state"}}
     )
     assert isinstance(receive(relay, a, env), Answered)
-    assert a.received[-1].content["data"]["state"]["value"] == 0
+    reply, release = a.received[-2:]
+    assert reply.content["data"]["state"]["value"] == 0
+    assert release.msg_type == "status" and release.parent_header["msg_id"] == env.msg_id
 
 
 # -- identity ----------------------------------------------------------------------------

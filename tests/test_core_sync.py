@@ -13,6 +13,14 @@ def table_value(relay, model_id="m", attr="value"):  # type: ignore[no-untyped-d
     return relay.table.get(model_id).state[attr]
 
 
+def echoes_to(frontend):  # type: ignore[no-untyped-def]
+    return [
+        e
+        for e in frontend.received
+        if e.msg_type == "comm_msg" and e.content["data"].get("method") == "echo_update"
+    ]
+
+
 @pytest.mark.parametrize("throttle", [True, False])
 def test_peer_sees_change_before_kernel_handles_it(throttle: bool) -> None:
     relay, kernel, (a, b, c) = world(3, throttle=throttle)
@@ -20,12 +28,12 @@ def test_peer_sees_change_before_kernel_handles_it(throttle: bool) -> None:
     assert sent is not None
     assert b.value("m") == 7 and c.value("m") == 7
     assert table_value(relay) == 7
-    before_kernel = [e for e in a.received[1:] if e.msg_type == "comm_msg"]
+    before_kernel = echoes_to(a)
     assert len(before_kernel) == (1 if throttle else 0), "the relay echoes a released update"
     kernel.process_next("c0")
     assert kernel.models["m"]["value"] == 7
     assert [a.value("m"), b.value("m"), c.value("m")] == [7, 7, 7]
-    echoes = [e for e in a.received[1:] if e.msg_type == "comm_msg"]
+    echoes = echoes_to(a)
     assert len(echoes) == 1 and echoes[0].parent_header["msg_id"] == sent.msg_id, "one echo"
 
 

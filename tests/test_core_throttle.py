@@ -98,7 +98,7 @@ def test_the_release_leaves_the_kernel_status_alone() -> None:
     _relay, _kernel, (a, _b) = world(2, paced=True)
     sent = a.set("m", value=3)
     assert sent is not None
-    status = [e for e in a.received if e.msg_type == "status"]
+    status = [e for e in a.received if e.msg_type == "status" and e.parent_msg_id == sent.msg_id]
     assert len(status) == 1 and status[0].content == {"execution_state": "idle"}
     parent = status[0].parent_header
     assert parent["msg_id"] == sent.msg_id and parent["msg_type"] == "comm_info_request"

@@ -207,7 +207,10 @@ def test_relay_routes_kernel_messages_to_all_and_snapshots_to_one() -> None:
         content={"comm_id": "ctl", "data": {"method": "request_states"}},
     )
     assert forwards(relay, a, request) is False
-    reply = a.sent[-1]
+    reply, release = a.sent[-2:]
+    assert release.content == {"execution_state": "idle"}, "the request's future completes"
+    assert release.parent_header["msg_id"] == request.msg_id
+    assert release.parent_header["msg_type"] == "comm_info_request", "an untracked type"
     assert reply.content["data"]["method"] == "update_states"
     assert reply.parent_header["msg_id"] == request.msg_id
     assert reply.header["session"] == KERNEL_SESSION, "frontends drop other sessions' messages"
@@ -218,7 +221,8 @@ def test_relay_routes_kernel_messages_to_all_and_snapshots_to_one() -> None:
         header("comm_msg", "b"), {}, content={"comm_id": "m", "data": {"method": "request_state"}}
     )
     assert forwards(relay, b, per_model) is False
-    assert b.sent[-1].content["data"] == {
+    assert b.sent[-1].msg_type == "status"
+    assert b.sent[-2].content["data"] == {
         "method": "update",
         "state": model_state(value=1),
         "buffer_paths": [],
@@ -351,7 +355,7 @@ def test_control_comms_per_client_are_bounded() -> None:
         content={"comm_id": newest, "data": {"method": "request_states"}},
     )
     assert forwards(relay, a, request) is False
-    assert a.sent[-1].content["data"]["method"] == "update_states"
+    assert a.sent[-2].content["data"]["method"] == "update_states"
     oldest = Envelope(
         header("comm_msg", "a"), {}, content={"comm_id": "ctl0", "data": {"method": "x"}}
     )

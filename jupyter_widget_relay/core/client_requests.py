@@ -117,8 +117,10 @@ class ClientRequests:
         return Refused(reason, text)
 
     def _release(self, port: ClientPort, env: Envelope) -> None:
-        """End a browser's update for its widget.ts (see throttle.py): without an idle
-        for it, the model would hold every later change back."""
+        """End a browser's request the kernel never gets, as the kernel's idle would (see
+        throttle.py), without changing the kernel status the browser shows. For an update,
+        widget.ts would otherwise hold every later change of the model back; for other
+        requests the frontend would keep their futures forever."""
         if self._relay.release_type is not None:
             port.send(release_status(self._relay.kernel_session, env, self._relay.release_type))
 
@@ -158,6 +160,7 @@ class ClientRequests:
             controls[comm_id] = None
             while len(controls) > MAX_CONTROL_COMMS_PER_CLIENT:
                 del controls[next(iter(controls))]
+            self._release(port, env)
             return ANSWERED
         if target == WIDGET_TARGET:
             if comm_id in self._relay.table:
@@ -184,6 +187,7 @@ class ClientRequests:
         controls = self._relay.control_comms(port)
         if comm_id in controls:
             del controls[comm_id]
+            self._release(port, env)
             return ANSWERED
         if self._relay.close_model(comm_id):
             peer_copy = compose(
@@ -232,6 +236,7 @@ class ClientRequests:
                 self._relay.reject(
                     "client", "unknown_control_method", f"{method!r}", port.client_id
                 )
+            self._release(port, env)
             return ANSWERED
         model = self._relay.table.get(comm_id)
         if model is None:
@@ -248,6 +253,7 @@ class ClientRequests:
                 )
             )
             self._relay.count("relay", "request_state")
+            self._release(port, env)
             return ANSWERED
         if method != "update":
             return Forward(env)
