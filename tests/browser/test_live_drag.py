@@ -101,8 +101,9 @@ def record(name: str, figures: dict[str, object]) -> None:
         ({"collaborative": True}, "lab"),
         ({"collaborative": False}, "lab"),
         ({"collaborative": True}, "notebook"),
+        ({"collaborative": False}, "notebook"),
     ],
-    ids=["lab-rtc", "lab-no-rtc", "notebook7-rtc"],
+    ids=["lab-rtc", "lab-no-rtc", "notebook7-rtc", "notebook7-no-rtc"],
     indirect=["lab"],
 )
 def test_every_step_of_a_drag_reaches_peers_during_a_busy_cell(
