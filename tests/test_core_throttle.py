@@ -215,7 +215,7 @@ def test_release_type_follows_the_servers_untracked_types() -> None:
     assert release_type_for(["stream"]) == "stream"
     assert release_type_for([]) is None
     relay = KernelRelay("k", release_type=None)
-    assert not relay.throttles, "no type leaves the status alone: browsers pace themselves"
+    assert not relay.paces_updates, "no type leaves the status alone: browsers pace themselves"
 
 
 def test_throttle_bookkeeping_is_empty_after_clear() -> None:

@@ -293,10 +293,10 @@ class ClientRequests:
             data, buffers = without_traits(data, buffers, unknown)
         if not traits:
             return Forward(env)
-        sync, throttles = self._relay.sync, self._relay.throttles
-        sync.client_update(port.client_id, env, model, traits, data, buffers, size, throttles)
+        sync, paced = self._relay.sync, self._relay.paces_updates
+        sync.client_update(port.client_id, env, model, traits, data, buffers, size, paced)
         self._relay.mark(model.model_id)
-        if not throttles:
+        if not paced:
             return Forward(env)
         self._release(port, env)
         key = (model.model_id, port.client_id)

@@ -129,10 +129,10 @@ class PeerSync:
         new = self._pending.get(newer)
         if old is None:
             return
-        self._held(old.client_id, -old.size)
+        self._count_unhandled(old.client_id, -old.size)
         if new is None:
             return
-        self._held(new.client_id, size - new.size)
+        self._count_unhandled(new.client_id, size - new.size)
         new.size = size
         model = self._host.table.get(old.model_id)
         for name in old.names:
@@ -151,7 +151,7 @@ class PeerSync:
             for name, sync in (model.sync or {}).items():
                 sync.set_shown(client_id, model.trait(name))
 
-    def _held(self, client_id: str, change: int) -> None:
+    def _count_unhandled(self, client_id: str, change: int) -> None:
         self._unhandled[client_id] += change
         if self._unhandled[client_id] <= 0:
             del self._unhandled[client_id]
@@ -233,7 +233,7 @@ class PeerSync:
         ref = self._pending.pop(msg_id, None)
         if ref is None:
             return
-        self._held(ref.client_id, -ref.size)
+        self._count_unhandled(ref.client_id, -ref.size)
         if any(name not in ref.stated for name in ref.names) and ref.model_id in self._host.table:
             self._host.check_model(ref.model_id)
         model = self._host.table.get(ref.model_id)

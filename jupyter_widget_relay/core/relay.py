@@ -87,7 +87,7 @@ class KernelRelay:
         # gets (refused, answered, merged): None if no type leaves the kernel status
         # alone, and then browsers must pace their own updates (stock).
         self.release_type = release_type
-        self.throttles = throttle and release_type is not None
+        self.paces_updates = throttle and release_type is not None
         self.limits = limits or Limits()
         self._timer = timer
         self.is_busy = is_busy or (lambda: False)

@@ -60,6 +60,7 @@ class _Waiting:
     parent_header: JSONDict
     metadata: JSONDict
     traits: dict[str, TraitValue]
+    sizes: dict[str, int]  # bytes of each trait's JSON and buffers, counted once
 
 
 class UpdateThrottle:
@@ -92,21 +93,16 @@ class UpdateThrottle:
         has. Returns the msg_id of the waiting update this one was merged into, if any."""
         waiting = self._waiting.get(key)
         older = waiting.header.get("msg_id") if waiting is not None else None
-        merged = {**waiting.traits, **traits} if waiting is not None else dict(traits)
-        self._waiting[key] = _Waiting(env.header, env.parent_header, env.metadata, merged)
+        sizes = {name: _size(value) for name, value in traits.items()}
+        if waiting is not None:
+            traits, sizes = {**waiting.traits, **traits}, {**waiting.sizes, **sizes}
+        self._waiting[key] = _Waiting(env.header, env.parent_header, env.metadata, traits, sizes)
         return older if isinstance(older, str) else None
 
     def waiting_size(self, key: Key) -> int:
         """Bytes of the JSON and buffers of the update waiting for ``key``."""
         waiting = self._waiting.get(key)
-        if waiting is None:
-            return 0
-        size = 0
-        for value in waiting.traits.values():
-            if value.json is not MISSING:
-                size += len(pack(value.json))
-            size += sum(len(blob) for _, blob in value.buffers)
-        return size
+        return sum(waiting.sizes.values()) if waiting is not None else 0
 
     def handled(self, msg_id: str) -> bool:
         """The kernel went idle after ``msg_id``: the update waiting behind it (if any) is
@@ -140,6 +136,11 @@ class UpdateThrottle:
         self._busy.clear()
         self._waiting.clear()
         self._due.clear()
+
+
+def _size(value: TraitValue) -> int:
+    json_bytes = len(pack(value.json)) if value.json is not MISSING else 0
+    return json_bytes + sum(len(blob) for _, blob in value.buffers)
 
 
 def _message(model_id: str, waiting: _Waiting) -> Envelope:
