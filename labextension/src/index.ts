@@ -2,7 +2,8 @@
  * jupyter-widget-relay front-end plugins (JupyterLab 4 and Notebook 7).
  *
  * Every token except the relay service is optional, so the extension loads
- * in any JupyterLab-based app, including pages without notebooks.
+ * in any JupyterLab-based app, including pages without notebooks. The status
+ * bar module is loaded on demand: some apps (Voilà) do not share it.
  */
 import {
   ILayoutRestorer,
@@ -11,13 +12,14 @@ import {
   type JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { PageConfig } from '@jupyterlab/coreutils';
 import type { DocumentRegistry } from '@jupyterlab/docregistry';
 import {
   INotebookTracker,
   type INotebookModel,
   type NotebookPanel
 } from '@jupyterlab/notebook';
-import { IStatusBar } from '@jupyterlab/statusbar';
+import type { IStatusBar } from '@jupyterlab/statusbar';
 import type { IDisposable } from '@lumino/disposable';
 import { Signal } from '@lumino/signaling';
 
@@ -92,49 +94,83 @@ const toolbarPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-/** The status bar item (JupyterLab only; Notebook 7 has no status bar). */
-const statusBarPlugin: JupyterFrontEndPlugin<void> = {
-  id: `${PLUGIN_PREFIX}:statusbar`,
-  description: 'Widget relay status of the current notebook in the status bar.',
-  autoStart: true,
-  requires: [IWidgetRelayService],
-  optional: [IStatusBar, INotebookTracker, ILabShell],
-  activate: (
-    app: JupyterFrontEnd,
-    service: IWidgetRelayService,
-    statusBar: IStatusBar | null,
-    tracker: INotebookTracker | null,
-    labShell: ILabShell | null
-  ): void => {
-    if (statusBar === null || tracker === null) {
-      return;
+/** The status bar item of the current notebook. */
+function statusBarPlugin(
+  statusBarToken: typeof IStatusBar
+): JupyterFrontEndPlugin<void> {
+  return {
+    id: STATUS_BAR_PLUGIN_ID,
+    description:
+      'Widget relay status of the current notebook in the status bar.',
+    autoStart: true,
+    requires: [IWidgetRelayService],
+    optional: [statusBarToken, INotebookTracker, ILabShell],
+    activate: (
+      app: JupyterFrontEnd,
+      service: IWidgetRelayService,
+      statusBar: IStatusBar | null,
+      tracker: INotebookTracker | null,
+      labShell: ILabShell | null
+    ): void => {
+      if (statusBar === null || tracker === null) {
+        return;
+      }
+      const item = new RelayStatusWidget({
+        service,
+        variant: 'statusbar',
+        onActivate: () => openInspector(app)
+      });
+      const follow = (): void => {
+        item.setSessionContext(tracker.currentWidget?.sessionContext ?? null);
+      };
+      tracker.currentChanged.connect(follow);
+      follow();
+      const isActive = (): boolean =>
+        tracker.currentWidget !== null &&
+        (labShell === null || labShell.currentWidget === tracker.currentWidget);
+      const activeStateChanged = new Signal<unknown, void>(item);
+      const emitActive = (): void => activeStateChanged.emit(undefined);
+      tracker.currentChanged.connect(emitActive);
+      labShell?.currentChanged.connect(emitActive);
+      statusBar.registerStatusItem(STATUS_BAR_PLUGIN_ID, {
+        item,
+        align: 'left',
+        rank: 4,
+        isActive,
+        activeStateChanged
+      });
     }
-    const item = new RelayStatusWidget({
-      service,
-      variant: 'statusbar',
-      onActivate: () => openInspector(app)
-    });
-    const follow = (): void => {
-      item.setSessionContext(tracker.currentWidget?.sessionContext ?? null);
-    };
-    tracker.currentChanged.connect(follow);
-    follow();
-    const isActive = (): boolean =>
-      tracker.currentWidget !== null &&
-      (labShell === null || labShell.currentWidget === tracker.currentWidget);
-    const activeStateChanged = new Signal<unknown, void>(item);
-    const emitActive = (): void => activeStateChanged.emit(undefined);
-    tracker.currentChanged.connect(emitActive);
-    labShell?.currentChanged.connect(emitActive);
-    statusBar.registerStatusItem(`${PLUGIN_PREFIX}:statusbar`, {
-      item,
-      align: 'left',
-      rank: 4,
-      isActive,
-      activeStateChanged
-    });
-  }
+  };
+}
+
+const STATUS_BAR_PLUGIN_ID = `${PLUGIN_PREFIX}:statusbar`;
+
+/**
+ * Adds the status bar plugin where the app shares `@jupyterlab/statusbar`
+ * (JupyterLab, Notebook 7). The module is imported on demand, so an app
+ * without it (Voilà) loads the rest of the extension without an error.
+ */
+const statusBarLoaderPlugin: JupyterFrontEndPlugin<void> = {
+  id: `${PLUGIN_PREFIX}:statusbar-loader`,
+  description:
+    'Adds the widget relay status bar item where a status bar exists.',
+  autoStart: true,
+  activate: (app: JupyterFrontEnd): Promise<void> => addStatusBarPlugin(app)
 };
+
+async function addStatusBarPlugin(app: JupyterFrontEnd): Promise<void> {
+  if (PageConfig.Extension.isDisabled(STATUS_BAR_PLUGIN_ID)) {
+    return;
+  }
+  let statusBarToken: typeof IStatusBar;
+  try {
+    ({ IStatusBar: statusBarToken } = await import('@jupyterlab/statusbar'));
+  } catch {
+    return; // this app shares no status bar module, so it has no status bar
+  }
+  app.registerPlugin(statusBarPlugin(statusBarToken));
+  await app.activatePlugin(STATUS_BAR_PLUGIN_ID);
+}
 
 /** The widget state inspector side panel, its command and palette entry. */
 const inspectorPlugin: JupyterFrontEndPlugin<void> = {
@@ -182,7 +218,7 @@ const inspectorPlugin: JupyterFrontEndPlugin<void> = {
 const plugins: JupyterFrontEndPlugin<unknown>[] = [
   servicePlugin,
   toolbarPlugin,
-  statusBarPlugin,
+  statusBarLoaderPlugin,
   inspectorPlugin
 ];
 

@@ -312,9 +312,10 @@ def start_lab(
     if use_local_build and (LOCAL_LABEXTENSION / "package.json").exists():
         extra_path = home_dir / "labextensions"
         extra_path.mkdir(exist_ok=True)
-        link = extra_path / LABEXTENSION_NAME
-        if not link.exists():
-            link.symlink_to(LOCAL_LABEXTENSION, target_is_directory=True)
+        # A copy, not a symlink: Voilà's static handler refuses files outside its root.
+        copy = extra_path / LABEXTENSION_NAME
+        if not copy.exists():
+            shutil.copytree(LOCAL_LABEXTENSION, copy)
 
     port = free_port()
     token = uuid.uuid4().hex
@@ -341,6 +342,12 @@ def start_lab(
         }
     )
     proc_env.pop("JUPYTER_TOKEN", None)
+    if extra_path is not None:
+        # Voilà reads labextensions only from the Jupyter data path: put the build first
+        # there too.
+        proc_env["JUPYTER_PATH"] = os.pathsep.join(
+            [str(home_dir), *filter(None, [os.environ.get("JUPYTER_PATH")])]
+        )
     if env:
         proc_env.update(env)
     log_path = base_dir / "lab.log"

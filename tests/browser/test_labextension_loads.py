@@ -40,6 +40,8 @@ def test_status_item_on_notebook(lab: LabServer, user: LabUser) -> None:
 
     status = user.page.locator(f"{current_notebook(user.page)} .jp-WidgetRelay-status")
     expect(status).to_have_count(1)
+    # The status bar item (its module is loaded on demand) follows the notebook too.
+    expect(user.page.locator("#jp-main-statusbar .jp-WidgetRelay-statusbar")).to_have_count(1)
 
     code, body = lab.relay_status()
     if code == 200 and body["enabled"]:
