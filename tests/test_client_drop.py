@@ -33,15 +33,21 @@ async def test_client_dropping_mid_flood_does_not_affect_others(
     kernel_id = await start_kernel()
     a = await connect(kernel_id, "v1")
     b = await connect(kernel_id, "json")
-    await a.execute("import ipywidgets as W\ns = W.IntSlider(value=0, max=10**6)")
+    await a.execute(
+        "import ipywidgets as W\ns = W.IntSlider(value=0, max=10**6)\n"
+        "seen = []\ns.observe(lambda change: seen.append(change['new']), 'value')"
+    )
     model_id = await a.evaluate("s.model_id")
     await a.request_states()
     await b.request_states()
-    for protocol in ("v1", "json"):
+    floods = {"v1": range(1000, 1300), "json": range(2000, 2300)}
+    for protocol, flood in floods.items():
         flooder = await connect(kernel_id, protocol)
         await flooder.request_states()
-        for value in range(1000, 1300):
+        for value in flood:
             flooder.update(model_id, {"value": value})
+        # cut while the relay reads the flood
+        await b.wait_for(lambda _, f=flood: b.view[model_id]["value"] in f, timeout=30)
         parts = [
             wire.pack(new_header("comm_msg", flooder.session)),
             b"{}",
@@ -62,13 +68,27 @@ async def test_client_dropping_mid_flood_does_not_affect_others(
         value = await a.evaluate("s.value")
         same, last = (same + 1 if value == last else 0), value
         await asyncio.sleep(0.3)
+    relay = relay_manager.link_for(kernel_id).relay
+    model = relay.table.get(model_id)
+    # Each flooder's updates the relay read (and showed b) before the TCP stream was cut:
+    # the last of them reached the kernel, and nothing else did.
+    kernel_saw = await a.evaluate("seen")
+    for flood in floods.values():
+        shown = [
+            message["content"]["data"].get("state", {}).get("value")
+            for message in b.widget_messages(model_id)
+        ]
+        read = [value for value in shown if value in flood]
+        assert read, "b saw part of the flood"
+        assert max(read) in kernel_saw, f"the last update read from a flooder: {max(read)}"
+    assert all(v in (7, 8) or any(v in f for f in floods.values()) for v in kernel_saw)
+    await b.wait_for(lambda _: b.view[model_id]["value"] == last, timeout=10)
+    assert model.state["value"] == a.view[model_id]["value"] == last, "table and views: kernel's"
     a.update(model_id, {"value": 9})
     for client in (a, b):
         request = client.start_execute("pass")
         await client.wait_for(lambda m, r=request: is_idle_after(m, r), timeout=60)
     await b.wait_for(lambda _: b.view[model_id]["value"] == 9, timeout=10)
-    relay = relay_manager.link_for(kernel_id).relay
-    model = relay.table.get(model_id)
     assert await a.evaluate("s.value") == 9
     assert a.view[model_id]["value"] == 9
     assert model.state["value"] == 9, "the table follows the kernel"

@@ -206,9 +206,12 @@ def jp_server_config(relay_config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def test_user_without_execute_gets_no_state_and_cannot_change_it(
+async def test_user_without_execute_gets_no_state_and_no_kernel_connection(
     start_kernel: Any, connect: Any, jp_fetch: Any, relay_manager: Any
 ) -> None:
+    """Widget state is reached only with ``execute`` on kernels: the kernel websocket (the
+    only way to change it) and REST ``state`` both refuse a user without it, and keep
+    serving a user with it."""
     kernel_id, (a,), model_id = await setup_clients(start_kernel, connect, 1)
     with pytest.raises(Exception) as denied:
         await connect(kernel_id, headers={"X-Deny": "execute"})

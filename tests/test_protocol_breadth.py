@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from .client import is_idle_after, state_of
@@ -28,15 +29,23 @@ async def test_interact_output_visible_to_late_joiner(start_kernel: Any, connect
     ]
 
 
+async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
 async def test_output_captured_while_no_client_is_connected(
-    start_kernel: Any, connect: Any, relay_app: Any
+    start_kernel: Any, connect: Any, relay_app: Any, relay_manager: Any
 ) -> None:
     kernel_id = await start_kernel()
     a = await connect(kernel_id)
     await a.execute("import ipywidgets as W\nout = W.Output()")
     model_id = await a.evaluate("out.model_id")
+    relay = relay_manager.link_for(kernel_id).relay
     a.close()
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: not any(p.visible for p in relay.ports()))
     client = relay_app.kernel_manager.get_kernel(kernel_id).client()
     client.start_channels()
     try:
@@ -44,9 +53,10 @@ async def test_output_captured_while_no_client_is_connected(
             "with out:\n    print('while nobody watched')\n    display({'x': 1}, raw=True)",
             timeout=30,
         )
+        assert not any(p.visible for p in relay.ports()), "no browser was connected"
     finally:
         client.stop_channels()
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: len(relay.table.get(model_id).state["outputs"]) == 2)
     late = await connect(kernel_id)
     outputs = outputs_of(state_of(await late.request_states()), model_id)
     assert outputs[0] == {
@@ -55,9 +65,13 @@ async def test_output_captured_while_no_client_is_connected(
         "text": "while nobody watched\n",
     }
     assert outputs[1]["output_type"] == "display_data"
-    assert await late.evaluate("[o.get('text') for o in out.outputs][:1]") == [
-        "while nobody watched\n"
-    ]
+    # the relay wrote what it captured back to the kernel's model, as a browser would
+    for _ in range(100):
+        kept = await late.evaluate("[o.get('text') for o in out.outputs][:1]")
+        if kept:
+            break
+        await asyncio.sleep(0.05)
+    assert kept == ["while nobody watched\n"]
 
 
 async def test_clear_output_wait_with_three_clients(
@@ -82,7 +96,8 @@ async def test_clear_output_wait_with_three_clients(
         assert client.view[model_id]["outputs"] == expected
         # a browser writes back what it captured; the relay must not pass N copies on
         client.update(model_id, {"outputs": expected})
-    await asyncio.sleep(0.5)
+    for client in clients:  # the relay has read each client's write before its execute
+        await client.execute("pass")
     assert await clients[0].evaluate("list(out.outputs)") == expected
     relay = relay_manager.link_for(kernel_id).relay
     assert relay.counters["relay", "output_write_dropped"] == 3

@@ -44,7 +44,8 @@ def test_status_item_on_notebook(lab: LabServer, user: LabUser) -> None:
     expect(user.page.locator("#jp-main-statusbar .jp-WidgetRelay-statusbar")).to_have_count(1)
 
     code, body = lab.relay_status()
-    if code == 200 and body["enabled"]:
+    if lab.relay_enabled:
+        assert (code, body["enabled"]) == (200, True), "the server extension is loaded"
         expect(status).to_have_attribute("data-state", "connected", timeout=UI_TIMEOUT_MS)
         expect(status.locator(".jp-WidgetRelay-clients")).to_have_text("1")
         expect(status.locator(".jp-WidgetRelay-models")).to_have_text("0")
