@@ -190,6 +190,31 @@ class KernelLink:
             content.update(TRACEBACK_SCRUBBED, traceback=[self._traceback_message()])
             envelope.replace_content(content)
         self.relay.handle_kernel_message(envelope)
+        if envelope.msg_type == "shutdown_reply" and self._untracked is not None:
+            self._follow_shutdown(envelope)
+
+    def _follow_shutdown(self, envelope: Envelope) -> None:
+        """A kernel publishes its shutdown_reply on iopub: one with ``restart`` means it
+        restarts, also when asked by another server or the gateway's own API (no
+        kernel action event here then)."""
+        try:
+            restart = envelope.content.get("restart") is True
+        except MessageError:
+            return
+        if restart:
+            self._log.info("widget relay: kernel %s restarts", self.kernel_id)
+            self.restarted()
+            self._restart_seen = True
+
+    _restart_seen = False
+
+    def restart_event(self) -> None:
+        """The server restarted the kernel (its kernel action event). Behind a gateway the
+        link may have seen that restart already on iopub: then only once."""
+        seen, self._restart_seen = self._restart_seen, False
+        if seen and not len(self.relay.table):
+            return
+        self.restarted()
 
     def _follow_status(self, envelope: Envelope) -> bool:
         """Keep the execution state; True if the status says the kernel restarted or died

@@ -202,7 +202,7 @@ class RelayManager(LoggingConfigurable):
         elif action == "restart":
             link = self.links.get(kernel_id)
             if link is not None:
-                link.restarted()
+                link.restart_event()
         elif action == "shutdown":
             self.drop_link(kernel_id)
 

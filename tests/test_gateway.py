@@ -10,6 +10,7 @@ kernels that die or are shut down on the gateway.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -122,6 +123,12 @@ async def eventually(check: Any, timeout: float = 15) -> None:
         await asyncio.sleep(0.1)
 
 
+def is_status(message: dict[str, Any], state: str) -> bool:
+    return bool(
+        message["header"]["msg_type"] == "status" and message["content"]["execution_state"] == state
+    )
+
+
 def value_is(value: int) -> Any:
     return lambda m: (
         m["header"]["msg_type"] == "comm_msg"
@@ -166,6 +173,30 @@ async def test_late_joiners_and_peers_are_served_while_a_gateway_kernel_runs_a_c
         assert summary is not None and len(summary["clients"]) == 3
         for client in (a, b, late):
             client.close()
+    assert_clean(server_log(tmp_path / "logs"))
+
+
+async def test_binary_buffers_both_ways_through_a_gateway(
+    kernel_gateway: str, tmp_path: Path
+) -> None:
+    """Messages with buffers are binary frames on the gateway's websocket: the kernel's
+    reach browsers whole, and a browser's reach the kernel."""
+    async with server_behind(kernel_gateway, tmp_path / "logs") as server:
+        kernel_id = await server.start_kernel()
+        a = await server.connect(kernel_id, "json")
+        await a.execute("import ipywidgets as W, os\nimg = W.Image(value=os.urandom(100_000))")
+        model_id = await a.evaluate("img.model_id")
+        expected = base64.b64decode(
+            await a.evaluate("__import__('base64').b64encode(img.value).decode()")
+        )
+        late = await server.connect(kernel_id, "json")
+        assert state_of(await late.request_states())[model_id]["value"] == expected
+        picture = os.urandom(1000)
+        late.update(model_id, {}, buffer_paths=[["value"]], buffers=[picture])
+        await late.execute("pass")
+        assert await a.evaluate("img.value.hex()") == picture.hex()
+        a.close()
+        late.close()
     assert_clean(server_log(tmp_path / "logs"))
 
 
@@ -260,6 +291,23 @@ async def test_a_restart_through_the_server_clears_the_table_and_tells_clients(
         await a.wait_for(value_is(9), timeout=2)
         await late.execute("pass")  # after the update, on the same connection
         assert await a.evaluate("s.value") == 9
+        restarts = [m for m in a.messages[since:] if is_status(m, "restarting")]
+        assert len(restarts) == 1, "clients are told once"
+        # Restarted on the gateway itself (no kernel action in this server): the same.
+        since = len(a.messages)
+        await asyncio.to_thread(
+            lambda: urllib.request.urlopen(
+                urllib.request.Request(
+                    f"{kernel_gateway}/api/kernels/{kernel_id}/restart", data=b"{}", method="POST"
+                ),
+                timeout=30,
+            ).read()
+        )
+        await a.wait_for(lambda m: is_status(m, "restarting"), start=since, timeout=30)
+        summary = await relay_kernel(server, kernel_id)
+        assert summary is not None and summary["models"] == 0
+        await a.execute(SLIDER)
+        assert await a.evaluate("s.value") == 3
         a.close()
         late.close()
     assert_clean(server_log(tmp_path / "logs"))
