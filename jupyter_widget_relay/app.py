@@ -10,7 +10,14 @@ from traitlets import Bool, Enum, Float, Int, TraitError, Type, validate
 
 from .connection import RelayWebsocketConnection
 from .contents_saves import contents_handlers
-from .deployment import connection_class_conflict, reason_to_stay_off, replaced_after_us
+from .deployment import (
+    OFF_BEHIND_GATEWAY,
+    behind_gateway_warning,
+    connection_class_conflict,
+    gateway_url,
+    replaced_after_us,
+)
+from .gateway_connection import RelayGatewayWebSocketConnection
 from .handlers import handlers
 from .manager import RelayLimits, RelayManager
 from .persistence import WidgetStatePersistence
@@ -47,6 +54,17 @@ class WidgetRelay(ExtensionApp):
         help=(
             "The kernel websocket connection class installed while the relay is enabled. "
             "Default RelayWebsocketConnection."
+        ),
+    )
+
+    gateway_connection_class = Type(
+        default_value=RelayGatewayWebSocketConnection,
+        klass=RelayGatewayWebSocketConnection,
+        config=True,
+        help=(
+            "The kernel websocket connection class installed while the relay is enabled "
+            "and kernels run behind a gateway (ServerApp.gateway_url). Default "
+            "RelayGatewayWebSocketConnection."
         ),
     )
 
@@ -263,20 +281,19 @@ class WidgetRelay(ExtensionApp):
             return
         serverapp = self.serverapp
         assert serverapp is not None, "initialize_settings runs after the server is linked"
-        self.off_reason = reason_to_stay_off(serverapp)
-        if self.off_reason is not None:
-            self.log.warning(
-                "widget relay: off, %s. Browsers talk to the kernels as without the relay.",
-                self.off_reason,
-            )
-            self.relay_manager = None
-            self.settings["widget_relay_manager"] = None
-            self.settings["widget_relay_off_reason"] = self.off_reason
-            return
-        conflict = connection_class_conflict(serverapp, self.connection_class)
+        gateway = gateway_url(serverapp)
+        connection_class = self.gateway_connection_class if gateway else self.connection_class
+        if gateway is not None:
+            self.log.warning("widget relay: %s", behind_gateway_warning(gateway))
+            self.settings["widget_relay_gateway"] = {
+                "url": gateway,
+                "off": list(OFF_BEHIND_GATEWAY),
+            }
+        conflict = connection_class_conflict(serverapp, connection_class)
         if conflict is not None:
             self.log.warning("widget relay: %s", conflict)
-        raise_zmq_socket_cap(serverapp.kernel_manager, self.zmq_max_sockets, self.log)
+        if gateway is None:
+            raise_zmq_socket_cap(serverapp.kernel_manager, self.zmq_max_sockets, self.log)
         self.relay_manager = self.relay_manager_class(
             parent=self,
             log=self.log,
@@ -285,6 +302,7 @@ class WidgetRelay(ExtensionApp):
             kernel_check_interval=self.kernel_check_interval,
             buffered_messages_limit=self.buffered_messages_limit,
             throttle_updates=self.throttle_updates,
+            behind_gateway=gateway is not None,
             limits=RelayLimits(
                 max_message_bytes=self.max_message_bytes,
                 max_buffer_bytes_per_kernel=self.max_buffer_bytes_per_kernel,
@@ -303,7 +321,7 @@ class WidgetRelay(ExtensionApp):
             log=self.log,
         )
         self.settings["widget_state_persistence"] = self.widget_state_persistence
-        self.settings["kernel_websocket_connection_class"] = self.connection_class
+        self.settings["kernel_websocket_connection_class"] = connection_class
         self.log.info("widget relay: enabled")
 
     def initialize_handlers(self) -> None:
@@ -313,7 +331,9 @@ class WidgetRelay(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         if self.relay_manager is not None:
-            replaced = replaced_after_us(serverapp, self.connection_class)
+            behind = gateway_url(serverapp) is not None
+            ours = self.gateway_connection_class if behind else self.connection_class
+            replaced = replaced_after_us(serverapp, ours)
             if replaced is not None:
                 self.log.warning("widget relay: %s", replaced)
             await self.relay_manager.start()
@@ -324,8 +344,6 @@ class WidgetRelay(ExtensionApp):
     # Set by initialize_settings; None until then (a server whose start failed still
     # stops its extensions).
     relay_manager: RelayManager | None = None
-    # Why the server's setup keeps the relay off (see deployment.py), if it does.
-    off_reason: str | None = None
 
     async def stop_extension(self) -> None:
         if self._freeze is not None:

@@ -3,39 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import zmq
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 from tornado import web
 
+from .browser_requests import RelayedRequests
 from .core import wire
-from .core.messages import Envelope, MessageError, compose
-from .core.verdict import Forward
+from .core.messages import Envelope
 from .websocket_port import WebsocketPort
 
-if TYPE_CHECKING:
-    from .kernel_link import KernelLink
-    from .manager import RelayManager
-
 OWN_CHANNELS = ("shell", "control", "stdin")
-LINK_READY_TIMEOUT = 5.0  # seconds
 
 
-class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
+class RelayWebsocketConnection(RelayedRequests, ZMQChannelsWebsocketConnection):
     """Like the stock connection, except that iopub comes from the kernel's single relay
     subscription (one total order for all clients, widget messages never rate limited)
     and widget requests are answered from the relay's table."""
-
-    _link: KernelLink | None = None
-    _port: WebsocketPort | None = None
-    _held: list[Any] | None = None  # requests waiting for the relay's iopub to be live
-    _release: asyncio.Future[None] | None = None
-
-    @property
-    def relay_manager(self) -> RelayManager | None:
-        manager: RelayManager | None = self.websocket_handler.settings.get("widget_relay_manager")
-        return manager
 
     def create_stream(self) -> None:
         identity = self.session.bsession
@@ -46,16 +31,6 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
 
     def nudge(self) -> asyncio.Future[None]:
         return asyncio.ensure_future(self._wait_for_link())
-
-    async def _wait_for_link(self) -> None:
-        if self._link is None:
-            return
-        try:
-            # The relay's subscription is normally live long before; do not hold a new
-            # connection's replies for long if it is not (stock does not block on iopub).
-            await asyncio.wait_for(self._link.ready.wait(), timeout=LINK_READY_TIMEOUT)
-        except asyncio.TimeoutError:
-            self.log.warning("widget relay: kernel %s iopub not ready", self.kernel_id)
 
     def connect(self) -> asyncio.Future[None] | None:  # type: ignore[override]
         manager = self.relay_manager
@@ -106,17 +81,6 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
         ZMQChannelsWebsocketConnection._open_sockets.add(self)
         return connected
 
-    def _notify_refused(self, text: str) -> None:
-        """Tell a client about a message that could not even be read (no parent to cite)."""
-        if self._link is None or self._port is None:
-            return
-        notice = compose(
-            "stream",
-            {"name": "stderr", "text": f"[widget relay] {text}\n"},
-            session=self._link.relay.kernel_session,
-        )
-        self._port.send(notice)
-
     def on_kernel_restarted(self) -> None:
         """The relay tells every client about restarts, once, in stream order."""
 
@@ -125,9 +89,7 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
         if link is None:
             super().disconnect()  # type: ignore[no-untyped-call]
             return
-        if self._release is not None:
-            self._release.cancel()
-        self._release_held()  # what it sent is accepted: it goes to the kernel
+        self._stop_holding()  # what it sent is accepted: it goes to the kernel
         self._port = None
         if port is not None:
             port.closed = True
@@ -161,60 +123,20 @@ class RelayWebsocketConnection(ZMQChannelsWebsocketConnection):
         if self._link is None or self._port is None:
             super().handle_incoming_message(incoming_msg)
             return
-        if self._held is not None or not self._link.ready.is_set():
-            self._hold(incoming_msg)
-            return
-        self._handle(incoming_msg)
+        self._relay_incoming(incoming_msg)
 
-    def _hold(self, incoming_msg: Any) -> None:
-        """Keep a request until the relay's iopub subscription is live (after a restart, or
-        while it is first made): what the kernel publishes for it would be lost otherwise."""
-        if self._held is None:
-            self._held = []
-            self._release = asyncio.ensure_future(self._release_when_ready())
-        self._held.append(incoming_msg)
+    def _can_forward(self) -> bool:
+        return bool(self.channels)
 
-    async def _release_when_ready(self) -> None:
-        await self._wait_for_link()
-        self._release_held()
+    def _parse(self, incoming_msg: Any) -> Envelope:
+        assert self._port is not None
+        if self._port.v1:
+            channel, parts = wire.parse_v1(incoming_msg)
+            return wire.envelope_from_parts(channel, parts)
+        return wire.parse_legacy(incoming_msg)
 
-    def _release_held(self) -> None:
-        held, self._held = self._held or [], None
-        for incoming_msg in held:
-            self._handle(incoming_msg)
-
-    def _handle(self, incoming_msg: Any) -> None:
-        if self._link is None or self._port is None or not self.channels:
-            return
-        relay = self._link.relay
-        limit = self.relay_manager.limits.max_message_bytes if self.relay_manager else 0
-        if limit and len(incoming_msg) > limit:
-            relay.reject(
-                "client",
-                "too_large",
-                f"a {len(incoming_msg)}-byte message is over "
-                f"c.WidgetRelay.max_message_bytes = {limit}",
-                self._port.client_id,
-            )
-            self._notify_refused(
-                f"a {len(incoming_msg)} byte message is over the limit of "
-                f"{limit} bytes (c.WidgetRelay.max_message_bytes)"
-            )
-            return
-        try:
-            if self._port.v1:
-                channel, parts = wire.parse_v1(incoming_msg)
-                envelope = wire.envelope_from_parts(channel, parts)
-            else:
-                envelope = wire.parse_legacy(incoming_msg)
-        except MessageError as error:
-            relay.reject("client", "unparsable", str(error), self._port.client_id)
-            self._notify_refused(f"unreadable message: {error}")
-            return
-        verdict = relay.receive(self._port, envelope)
-        if not isinstance(verdict, Forward):
-            return
-        forward = verdict.envelope
+    def _forward(self, forward: Envelope) -> None:
+        assert self._port is not None
         stream = self.channels.get(forward.channel)
         if stream is None:
             self.log.warning("No such channel: %r", forward.channel)

@@ -89,6 +89,9 @@ class StatusHandler(RelayHandler):
         reason = self.settings.get("widget_relay_off_reason")
         if reason:
             status["reason"] = reason
+        gateway = self.settings.get("widget_relay_gateway")
+        if gateway and self.relay_manager is not None:
+            status["gateway"] = gateway
         self.write_json(status)
 
 

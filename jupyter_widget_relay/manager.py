@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from traitlets.config import LoggingConfigurable
 from . import metrics
 from .core.limits import Limits
 from .core.throttle import release_type_for
-from .kernel_link import KernelLink
+from .gateway_channel import GatewayKernelChannel
+from .kernel_link import KERNEL_DIED, KernelLink
 
 KERNEL_ACTIONS_SCHEMA = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
 ChangeListener = Callable[[str, set[str], bool], None]
@@ -45,6 +47,9 @@ class RelayManager(LoggingConfigurable):
     buffered_messages_limit = Int(10000, help="Messages kept for a reconnecting session.")
     limits = Instance(RelayLimits, kw={}, help="Admin limits.")
     throttle_updates = Bool(True, help="The relay paces browsers' widget updates.")
+    behind_gateway = Bool(
+        False, help="Kernels run in a gateway: links use a websocket to it, not ZMQ."
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -112,6 +117,13 @@ class RelayManager(LoggingConfigurable):
             return link
         km = self.kernel_manager.get_kernel(kernel_id)
         mkm = self.kernel_manager
+        gateway: dict[str, Any] = {}
+        if self.behind_gateway:
+            gateway = {
+                "channel": GatewayKernelChannel(kernel_id, uuid.uuid4().hex, self.log),
+                "untracked_message_types": frozenset(mkm.untracked_message_types or ()),
+                "on_lost": partial(self._link_lost, kernel_id),
+            }
         link = KernelLink(
             kernel_id,
             km,
@@ -130,12 +142,14 @@ class RelayManager(LoggingConfigurable):
             timer=metrics.observe,
             throttle=self.throttle_updates,
             release_type=self.release_type,
+            **gateway,
         )
         self.links[kernel_id] = link
         self.kernel_manager.add_restart_callback(
             kernel_id, partial(self._kernel_died, kernel_id), "dead"
         )
-        ready = getattr(km, "ready", None)
+        # A gateway's kernel manager never resolves ``ready``: its kernel runs elsewhere.
+        ready = None if self.behind_gateway else getattr(km, "ready", None)
         if ready is not None and not ready.done():
             self._spawn(self._open_when_ready(link, ready))
         else:
@@ -165,6 +179,19 @@ class RelayManager(LoggingConfigurable):
         self.log.warning("widget relay: kernel %s died; clearing its widget table", kernel_id)
         self.drop_link(kernel_id)
 
+    def _link_lost(self, kernel_id: str, reason: str) -> None:
+        """The link's channel cannot reach the kernel: its browsers go on without the
+        relay (see the gateway connection); a later browser connection tries again."""
+        if reason == KERNEL_DIED:
+            self._kernel_died(kernel_id)
+            return
+        self.log.warning(
+            "widget relay: kernel %s: %s; its browsers talk to the kernel without the relay",
+            kernel_id,
+            reason,
+        )
+        self.drop_link(kernel_id)
+
     async def _on_kernel_action(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
         kernel_id = data.get("kernel_id")
         if data.get("status") != "success" or not isinstance(kernel_id, str):
@@ -175,7 +202,7 @@ class RelayManager(LoggingConfigurable):
         elif action == "restart":
             link = self.links.get(kernel_id)
             if link is not None:
-                link.restarted()
+                link.restart_event()
         elif action == "shutdown":
             self.drop_link(kernel_id)
 
@@ -183,6 +210,14 @@ class RelayManager(LoggingConfigurable):
         """Kernels can die for good without an event; notice it within one interval."""
         while True:
             await asyncio.sleep(self.kernel_check_interval)
+            if self.behind_gateway and self.links:
+                # The gateway's kernel manager learns of kernels gone from the gateway
+                # when it lists them (a kernel shut down there keeps its websockets open).
+                try:
+                    await self.kernel_manager.list_kernels()
+                except Exception as error:
+                    self.log.debug("widget relay: could not list the gateway's kernels: %s", error)
+                    continue
             for kernel_id, link in list(self.links.items()):
                 if kernel_id not in self.kernel_manager:
                     self._kernel_died(kernel_id)
@@ -244,13 +279,13 @@ class RelayManager(LoggingConfigurable):
             for port in relay.ports()
             if getattr(port, "visible", False) and hasattr(port, "describe")
         ]
-        km = self.kernel_manager.get_kernel(kernel_id) if kernel_id in self.kernel_manager else None
+        known = kernel_id in self.kernel_manager
         return {
             "kernel_id": kernel_id,
             "models": len(relay.table),
             "state_bytes": relay.table.state_bytes,
             "buffer_bytes": relay.table.buffer_bytes,
             "clients": clients,
-            "execution_state": str(getattr(km, "execution_state", None) or "unknown"),
+            "execution_state": str((known and link.current_execution_state()) or "unknown"),
             "unsettled": relay.unsettled(),
         }

@@ -13,7 +13,12 @@ from .core.messages import COMM_MSG_TYPES, Envelope
 from .core.outbox import Outbox
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from .connection import RelayWebsocketConnection
+    from .gateway_connection import RelayGatewayWebSocketConnection
+
+    RelayedConnection: TypeAlias = RelayWebsocketConnection | RelayGatewayWebSocketConnection
 
 # iopub types stock's _limit_rate lets through without counting them (see WebsocketPort)
 UNLIMITED_IOPUB_TYPES = COMM_MSG_TYPES | {"status", "comm_open", "execute_input"}
@@ -43,7 +48,7 @@ class WebsocketPort:
     visible = True
     CONGESTED_BYTES = 1 << 20
 
-    def __init__(self, connection: RelayWebsocketConnection, max_pending_bytes: int) -> None:
+    def __init__(self, connection: RelayedConnection, max_pending_bytes: int) -> None:
         self.client_id = uuid.uuid4().hex
         self._connection = connection
         handler = connection.websocket_handler
@@ -88,15 +93,15 @@ class WebsocketPort:
             if msg_type == "status" and envelope.content.get("execution_state") == "idle":
                 self._reset_rate_window()
             return False
-        connection = self._connection
+        connection: Any = self._connection  # only a ZMQ connection limits rates
         summary = {"header": envelope.header, "parent_header": envelope.parent_header}
-        return bool(connection._limit_rate("iopub", summary, wire.parts_of(envelope)))  # type: ignore[no-untyped-call]
+        return bool(connection._limit_rate("iopub", summary, wire.parts_of(envelope)))
 
     def _reset_rate_window(self) -> None:
         """What stock's ``_limit_rate`` does on an idle status, skipped when nothing was
         counted since the last reset (the usual case: assigning the traitlets costs more
         than the check)."""
-        connection = self._connection
+        connection: Any = self._connection
         if (
             connection._iopub_window_byte_queue
             or connection._iopub_window_msg_count
