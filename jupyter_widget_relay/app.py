@@ -68,6 +68,22 @@ class WidgetRelay(ExtensionApp):
         ),
     )
 
+    follow_gateway_kernels = Bool(
+        False,
+        config=True,
+        help=(
+            "Whether the relay follows kernels that run behind a gateway "
+            "(ServerApp.gateway_url), through its own websocket to each. Off by default: "
+            "there the relay's table holds only what it saw since it began following a "
+            "kernel, so a kernel that already had widgets (one the gateway kept across a "
+            "restart of this server) or a relay connection that dropped would leave late "
+            "joiners with a partial snapshot. Turn it on where this server starts the "
+            "gateway's kernels and the connection to the gateway is reliable. While off, "
+            "the relay stays off behind a gateway and browsers talk to the kernels as "
+            "without it."
+        ),
+    )
+
     kernel_check_interval = Float(
         5.0,
         config=True,
@@ -282,6 +298,19 @@ class WidgetRelay(ExtensionApp):
         serverapp = self.serverapp
         assert serverapp is not None, "initialize_settings runs after the server is linked"
         gateway = gateway_url(serverapp)
+        if gateway is not None and not self.follow_gateway_kernels:
+            reason = (
+                f"kernels run behind a gateway ({gateway}) and "
+                "c.WidgetRelay.follow_gateway_kernels is False"
+            )
+            self.log.warning(
+                "widget relay: off, %s. Browsers talk to the kernels as without the relay.",
+                reason,
+            )
+            self.relay_manager = None
+            self.settings["widget_relay_manager"] = None
+            self.settings["widget_relay_off_reason"] = reason
+            return
         connection_class = self.gateway_connection_class if gateway else self.connection_class
         if gateway is not None:
             self.log.warning("widget relay: %s", behind_gateway_warning(gateway))

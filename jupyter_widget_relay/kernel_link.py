@@ -238,9 +238,21 @@ class KernelLink:
                 self.execution_state = "idle"
         return False
 
+    # How long a remade channel may stay silent before its browsers go stock.
+    RECONNECT_TIMEOUT = 10.0  # seconds
+
     def _reconnected(self) -> None:
+        """The channel was remade after it dropped: prove iopub flows again, or give the
+        kernel's browsers their own iopub back (they must never go without)."""
         self.ready.clear()
         self._spawn(self._nudge(force=True))
+        self._spawn(self._lose_unless_ready(self.RECONNECT_TIMEOUT))
+
+    async def _lose_unless_ready(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self.ready.wait(), timeout)
+        except asyncio.TimeoutError:
+            self._lost(f"no message from the kernel {timeout:g} s after reconnecting")
 
     def _lost(self, reason: str) -> None:
         if self.lost is not None or self.closed:

@@ -16,6 +16,10 @@ from tornado.websocket import WebSocketClientConnection, WebSocketHandler, webso
 Refuse = Callable[[HTTPServerRequest], bool]
 
 
+#: The open channel connections, so that a test can cut some.
+OPEN: set[ChannelsProxy] = set()
+
+
 class ChannelsProxy(WebSocketHandler):
     def initialize(self, upstream: str, refuse: Refuse) -> None:
         self.upstream = upstream
@@ -33,6 +37,7 @@ class ChannelsProxy(WebSocketHandler):
         url = self.upstream.replace("http", "ws", 1) + self.request.uri
         self.peer = await websocket_connect(url, max_message_size=1 << 30)
         self.pump = asyncio.ensure_future(self._pump(self.peer))
+        OPEN.add(self)
 
     async def _pump(self, peer: WebSocketClientConnection) -> None:
         while True:
@@ -47,8 +52,18 @@ class ChannelsProxy(WebSocketHandler):
             self.peer.write_message(message, binary=isinstance(message, bytes))
 
     def on_close(self) -> None:
+        OPEN.discard(self)
         if self.peer is not None:
             self.peer.close()
+
+
+def cut(matching: Refuse) -> int:
+    """Close the open channel connections whose request matches, at both ends."""
+    cut = [handler for handler in OPEN if matching(handler.request)]
+    for handler in cut:
+        handler.close()
+        handler.on_close()
+    return len(cut)
 
 
 class HttpProxy(web.RequestHandler):

@@ -28,7 +28,7 @@ import pytest
 from benchmarks.harness import jupyter_server
 
 from .client import is_idle_after, state_of
-from .gateway_proxy import start_proxy
+from .gateway_proxy import cut, start_proxy
 
 
 def free_port() -> int:
@@ -84,7 +84,12 @@ async def server_behind(
     os.environ["RELAY_BENCH_LOG_DIR"] = str(logs)
     try:
         async with jupyter_server(
-            True, extra=[f"--gateway-url={gateway_url}", *(extra or [])]
+            True,
+            extra=[
+                f"--gateway-url={gateway_url}",
+                "--WidgetRelay.follow_gateway_kernels=True",
+                *(extra or []),
+            ],
         ) as server:
             yield server
     finally:
@@ -393,3 +398,74 @@ async def test_a_refused_relay_connection_leaves_browsers_stock(
     log = server_log(tmp_path / "logs")
     refused = [line for line in log.splitlines() if "without the relay" in line]
     assert refused and kernel_id in refused[0] and "403" in refused[0], log[-3000:]
+
+
+def is_relay(request: Any) -> bool:
+    return "widget-relay-" in (request.query or "")
+
+
+async def test_browsers_get_their_iopub_back_when_the_relay_connection_drops(
+    kernel_gateway: str, tmp_path: Path
+) -> None:
+    """The relay's own websocket to the gateway is cut mid-session (it may reconnect, or
+    be refused): within seconds the kernel's browsers get every output again, from the
+    relay if its stream resumes, else from their own gateway connections. What the
+    kernel published while nobody had noticed the cut can be missing (a known limit)."""
+    refuse_relay = {"on": False}
+    proxy_url, proxy = start_proxy(kernel_gateway, lambda r: refuse_relay["on"] and is_relay(r))
+    try:
+        async with server_behind(proxy_url, tmp_path / "logs") as server:
+            kernel_id = await server.start_kernel()
+            for refuse in (False, True):  # may reconnect; then refused
+                refuse_relay["on"] = False
+                a = await server.connect(kernel_id, "json")
+                await a.execute("print('before the cut')", timeout=60)
+                refuse_relay["on"] = refuse
+                assert cut(is_relay) == 1, "the relay's connection was open"
+                deadline = time.monotonic() + 40
+                while True:
+                    try:
+                        await a.execute("pass", timeout=3)
+                        break
+                    except TimeoutError:
+                        assert time.monotonic() < deadline, "iopub never came back"
+                for n in range(3):
+                    request = await a.execute(f"print('after the cut', {n})", timeout=30)
+                    outputs = [
+                        m["content"]["text"]
+                        for m in a.messages
+                        if m["header"]["msg_type"] == "stream"
+                        and m["parent_header"].get("msg_id") == request["header"]["msg_id"]
+                    ]
+                    assert outputs == [f"after the cut {n}\n"], outputs
+                a.close()
+    finally:
+        proxy.stop()
+
+
+async def test_by_default_the_relay_stays_off_behind_a_gateway(
+    kernel_gateway: str, tmp_path: Path
+) -> None:
+    """Without ``c.WidgetRelay.follow_gateway_kernels`` the relay stays off, with one
+    warning, and the server's own gateway connections work as without it."""
+    logs = tmp_path / "logs"
+    async with server_behind(
+        kernel_gateway, logs, extra=["--WidgetRelay.follow_gateway_kernels=False"]
+    ) as server:
+        status = await server.request("GET", "/api/widget-relay/status")
+        assert status["enabled"] is False and "follow_gateway_kernels" in status["reason"]
+        kernel_id = await server.start_kernel()
+        a = await server.connect(kernel_id, "json")
+        b = await server.connect(kernel_id, "json")
+        await a.execute(SLIDER)
+        model_id = await a.evaluate("s.model_id")
+        states = await b.request_states(timeout=30)
+        assert states["content"]["data"]["states"][model_id]["state"]["value"] == 3
+        b.update(model_id, {"value": 7})
+        await b.execute("pass")
+        assert await a.evaluate("s.value") == 7
+        a.close()
+        b.close()
+    log = "".join(path.read_text() for path in logs.iterdir())
+    warnings = [line for line in log.splitlines() if "widget relay: off" in line]
+    assert len(warnings) == 1 and "behind a gateway" in warnings[0], log[-3000:]
