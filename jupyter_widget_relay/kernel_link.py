@@ -74,6 +74,7 @@ class KernelLink:
         channel: KernelChannel | None = None,
         untracked_message_types: frozenset[str] | None = None,
         on_lost: Callable[[str], None] | None = None,
+        seed: bool = False,
     ) -> None:
         self.kernel_id = kernel_id
         self.kernel_manager = kernel_manager
@@ -100,6 +101,10 @@ class KernelLink:
         self.lost: str | None = None
         self._settled = asyncio.Event()  # ready, or lost
         self._on_lost = on_lost
+        # Fill the table from the kernel once iopub is live (see core/seeding.py): for a
+        # kernel this link may have begun to follow after it made widgets.
+        self._seed = seed
+        self._seed_when_ready = False
         self._allow_tracebacks = allow_tracebacks
         self._traceback_message = traceback_message
         self._log = log
@@ -121,6 +126,7 @@ class KernelLink:
         """Subscribe to iopub and nudge the kernel until the subscription is live."""
         self.ready.clear()
         self.relay.kernel_info = None
+        self._seed_when_ready = self._seed and not restarted
         self.channel.open(
             ChannelEvents(
                 on_iopub=self._on_iopub,
@@ -170,12 +176,17 @@ class KernelLink:
         try:
             if reply.msg_type == "kernel_info_reply" and reply.content.get("status") == "ok":
                 self.relay.kernel_info = dict(reply.content)
+            else:
+                self.relay.handle_kernel_reply(reply)
         except MessageError as error:
             self._log.debug("widget relay: unreadable shell reply: %s", error)
 
     def _on_iopub(self, envelope: Envelope) -> None:
         self.ready.set()
         self._settled.set()
+        if self._seed_when_ready:
+            self._seed_when_ready = False
+            self.relay.begin_seeding()
         if (
             envelope.msg_type == "status"
             and self._untracked is not None
@@ -245,6 +256,9 @@ class KernelLink:
         """The channel was remade after it dropped: prove iopub flows again, or give the
         kernel's browsers their own iopub back (they must never go without)."""
         self.ready.clear()
+        if self._seed:  # what the kernel sent in between is missing: start from its state
+            self.relay.reset()
+            self._seed_when_ready = True
         self._spawn(self._nudge(force=True))
         self._spawn(self._lose_unless_ready(self.RECONNECT_TIMEOUT))
 

@@ -123,6 +123,7 @@ class RelayManager(LoggingConfigurable):
                 "channel": GatewayKernelChannel(kernel_id, uuid.uuid4().hex, self.log),
                 "untracked_message_types": frozenset(mkm.untracked_message_types or ()),
                 "on_lost": partial(self._link_lost, kernel_id),
+                "seed": True,
             }
         link = KernelLink(
             kernel_id,

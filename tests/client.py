@@ -371,10 +371,11 @@ def is_idle_after(message: Message, request: Message) -> bool:
 def state_of(update_states: Message) -> dict[str, Any]:
     """update_states → {model_id: state with buffers put back}."""
     data = update_states["content"]["data"]
-    states = {mid: dict(entry["state"]) for mid, entry in data["states"].items()}
+    entries = {mid: {"state": dict(entry["state"])} for mid, entry in data["states"].items()}
+    # as jupyterlab_widgets' _loadFromKernel: [model_id, *path into the model's entry]
     for path, buffer in zip(data["buffer_paths"], update_states["buffers"], strict=False):
-        target: Any = states[path[0]]
+        target: Any = entries[path[0]]
         for key in path[1:-1]:
             target = target[key]
         target[path[-1]] = buffer
-    return states
+    return {mid: entry["state"] for mid, entry in entries.items()}

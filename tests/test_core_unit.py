@@ -95,7 +95,7 @@ def test_snapshot_and_document_forms() -> None:
     states, paths, data = table.snapshot()
     assert states["m"]["model_name"] == "ImageModel"
     assert states["m"]["state"]["format"] == "png" and "value" not in states["m"]["state"]
-    assert paths == [["m", "value"]] and data == [b"PNG"]
+    assert paths == [["m", "state", "value"]] and data == [b"PNG"]
     document = table.document()
     [buffer] = document["state"]["m"]["buffers"]
     assert buffer == {

@@ -655,10 +655,12 @@ class CheckedPort:
                     data["state"], data.get("buffer_paths") or [], env.buffers
                 )
             elif env.msg_type == "comm_msg" and data.get("method") == "update_states":
-                states = {mid: dict(entry["state"]) for mid, entry in data["states"].items()}
-                states = copy.deepcopy(states)
-                put_buffers(states, [tuple(p) for p in data["buffer_paths"]], env.buffers)
-                self.view.update(states)
+                entries = {
+                    mid: {"state": dict(entry["state"])} for mid, entry in data["states"].items()
+                }
+                entries = copy.deepcopy(entries)
+                put_buffers(entries, [tuple(p) for p in data["buffer_paths"]], env.buffers)
+                self.view.update({mid: entry["state"] for mid, entry in entries.items()})
             elif env.msg_type == "comm_msg" and data.get("method") in ("update", "echo_update"):
                 if comm_id not in self.view:
                     return

@@ -93,7 +93,7 @@ async def server_behind(
         ) as server:
             yield server
     finally:
-        del os.environ["RELAY_BENCH_LOG_DIR"]
+        os.environ.pop("RELAY_BENCH_LOG_DIR", None)  # read when a server starts
 
 
 def server_log(logs: Path) -> str:
@@ -179,6 +179,54 @@ async def test_late_joiners_and_peers_are_served_while_a_gateway_kernel_runs_a_c
         for client in (a, b, late):
             client.close()
     assert_clean(server_log(tmp_path / "logs"))
+
+
+async def test_a_kernel_with_widgets_before_the_relay_followed_it_is_seeded(
+    kernel_gateway: str, tmp_path: Path
+) -> None:
+    """A second server behind the same gateway begins to follow a kernel that already has
+    widgets (as after a restart of the server, which the gateway outlives): the relay
+    fills its table from the kernel, and late joiners get every model with the kernel's
+    values, also while the kernel runs a cell."""
+    async with server_behind(kernel_gateway, tmp_path / "first") as first:
+        kernel_id = await first.start_kernel()
+        owner = await first.connect(kernel_id, "json")
+        await owner.execute(SLIDER + "\ns.value = 8\nimport os\nimg = W.Image(value=b'png')")
+        model_id = await owner.evaluate("s.model_id")
+        image_id = await owner.evaluate("img.model_id")
+        models = set(await owner.evaluate("sorted(W.Widget.widgets)"))
+        async with server_behind(kernel_gateway, tmp_path / "second") as second:
+            # a session on the gateway's kernel, as a frontend that knows its id makes one
+            session = await second.request(
+                "POST",
+                "/api/sessions",
+                {"path": "seeded.ipynb", "type": "notebook", "kernel": {"id": kernel_id}},
+            )
+            assert session["kernel"]["id"] == kernel_id
+            joiner = await second.connect(kernel_id, "json")
+            states = state_of(await joiner.request_states(timeout=30))
+            assert states[model_id]["value"] == 8 and states[image_id]["value"] == b"png"
+
+            async def seeded() -> bool:
+                summary = await relay_kernel(second, kernel_id)
+                return summary is not None and summary["models"] == len(models)
+
+            await eventually(seeded)
+            cell = await owner.start_running("import time; time.sleep(3)")
+            started = time.monotonic()
+            late = await second.connect(kernel_id, "json")
+            states = state_of(await late.request_states(timeout=2.5))
+            assert set(states) == models and states[model_id]["value"] == 8
+            assert time.monotonic() - started < 2.5, "answered from the table while busy"
+            assert not any(is_idle_after(m, cell) for m in owner.messages), "the cell ended"
+            late.update(model_id, {"value": 11})
+            await owner.wait_for(lambda m: is_idle_after(m, cell), timeout=30)
+            await joiner.execute("pass")
+            assert await joiner.evaluate("s.value") == 11
+            for client in (joiner, late):
+                client.close()
+        owner.close()
+    assert_clean(server_log(tmp_path / "second"))
 
 
 async def test_binary_buffers_both_ways_through_a_gateway(

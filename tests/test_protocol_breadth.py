@@ -209,3 +209,47 @@ async def test_anywidget_counter_syncs(start_kernel: Any, connect: Any) -> None:
     )
     assert b.view[model_id]["value"] == 3
     assert await a.evaluate("s.value") == 3
+
+
+async def test_snapshot_buffer_paths_are_the_kernels_own(
+    start_kernel: Any, connect: Any, relay_app: Any
+) -> None:
+    """The relay's ``update_states`` puts each buffer where ipywidgets' own answer does
+    (``[model_id, "state", *path]``, into the model's entry), which is where
+    jupyterlab_widgets' ``_loadFromKernel`` puts buffers back: a late joiner's Image
+    then has its bytes."""
+    kernel_id = await start_kernel()
+    a = await connect(kernel_id)
+    await a.execute("import ipywidgets as W\nimg = W.Image(value=b'\\x89PNG')")
+    model_id = await a.evaluate("img.model_id")
+    relay_answer = await (await connect(kernel_id, "json")).request_states()
+    client = relay_app.kernel_manager.get_kernel(kernel_id).client()
+    client.start_channels()
+    try:
+        control = "kernel-own-control"
+        client.session.send(
+            client.shell_channel.socket,
+            client.session.msg(
+                "comm_open",
+                {"comm_id": control, "target_name": "jupyter.widget.control", "data": {}},
+                metadata={"version": "1.0.0"},
+            ),
+        )
+        client.session.send(
+            client.shell_channel.socket,
+            client.session.msg(
+                "comm_msg", {"comm_id": control, "data": {"method": "request_states"}}
+            ),
+        )
+        while True:
+            message = await client.get_iopub_msg(timeout=30)
+            content = message["content"]
+            if message["msg_type"] == "comm_msg" and content.get("comm_id") == control:
+                break
+    finally:
+        client.stop_channels()
+    kernel_paths = [p for p in content["data"]["buffer_paths"] if p[0] == model_id]
+    relay_paths = relay_answer["content"]["data"]["buffer_paths"]
+    assert kernel_paths == [[model_id, "state", "value"]]
+    assert relay_paths == kernel_paths
+    assert relay_answer["buffers"] == [b"\x89PNG"]

@@ -46,6 +46,15 @@ MAX_CONTROL_COMMS_PER_CLIENT = 16
 MAX_TOLD_UNKNOWN = 256  # (model, trait) pairs a client was told of, per client
 
 
+def is_loading_request(env: Envelope) -> bool:
+    """A request a frontend loads widgets with, which the relay answers from a complete
+    table: opening the control comm, or asking which widget comms exist."""
+    target = env.content.get("target_name")
+    if env.msg_type == "comm_open":
+        return bool(target == CONTROL_TARGET)
+    return env.msg_type == "comm_info_request" and target == WIDGET_TARGET
+
+
 class ClientRequests:
     """A kernel relay's handling of its clients' messages."""
 
@@ -88,6 +97,8 @@ class ClientRequests:
 
     def _client_request(self, port: ClientPort, env: Envelope) -> Verdict:
         msg_type = env.msg_type
+        if not self._relay.seed.complete and is_loading_request(env):
+            return Forward(env)  # the table may miss models: the kernel answers
         if msg_type == "comm_msg":
             return self._client_comm_msg(port, env)
         if msg_type == "comm_open":

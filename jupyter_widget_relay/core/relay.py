@@ -28,6 +28,7 @@ from .messages import (
 from .output_relay import OutputRelay
 from .peer_sync import PeerSync, update_message
 from .rejections import RejectionLog
+from .seeding import TableSeed
 from .state_checks import StateChecks
 from .status_routes import RELAY_OWN_REQUEST, StatusRoutes
 from .table import WidgetModel, WidgetTable
@@ -108,6 +109,7 @@ class KernelRelay:
         self.outputs = OutputRelay(self, self.mark, self.kernel_write_due)
         self.checks = StateChecks()
         self.throttle = UpdateThrottle()
+        self.seed = TableSeed()
         self._requests = ClientRequests(self)
 
     # -- clients -------------------------------------------------------------------------
@@ -264,6 +266,9 @@ class KernelRelay:
 
     def _kernel_comm_msg(self, env: Envelope) -> None:
         comm_id, data = comm_data(env)
+        if self.seed.is_answer(comm_id):
+            self._seeded(data, env.buffers)
+            return
         model = self.table.get(comm_id)
         method = data.get("method")
         if model is None or method not in ("update", "echo_update"):
@@ -292,6 +297,31 @@ class KernelRelay:
 
     # -- the relay's own requests to the kernel -------------------------------------------
 
+    def begin_seeding(self) -> None:
+        """The table may miss models the kernel already has: fill it from the kernel
+        (seeding.py); until then clients' widget-loading requests go to the kernel."""
+        self.seed.begin(self.relay_session)
+        self.kernel_write_due(urgent=True)
+
+    def handle_kernel_reply(self, env: Envelope) -> None:
+        """A shell reply to one of the relay's own requests."""
+        if env.msg_type == "comm_info_reply" and self.seed.comm_info(
+            env, self.table.models, self.relay_session
+        ):
+            if self.seed.complete:
+                self.count("relay", "seed_complete")
+            self.kernel_write_due(urgent=True)
+
+    def _seeded(self, data: JSONDict, buffers: list[bytes]) -> None:
+        for model_id, model_data, model_buffers in self.seed.states(
+            data, buffers, self.relay_session
+        ):
+            if model_id not in self.table:  # one opened since is newer
+                self.open_model(model_id, model_data, model_buffers)
+                self.count("relay", "seeded_model")
+        self.count("relay", "seed_complete")
+        self.kernel_write_due(urgent=True)
+
     def check_model(self, model_id: str) -> None:
         """Ask the kernel for ``model_id``'s state (see state_checks.py)."""
         if self.checks.add(model_id):
@@ -308,11 +338,12 @@ class KernelRelay:
         that waited (throttle.py), state checks."""
         updates = self.throttle.take()
         checks = self.checks.take(self.relay_session, self.table.models)
-        for request in checks:
+        seeding = self.seed.take()
+        for request in (*checks, *seeding):
             self.route_status(request.msg_id, RELAY_OWN_REQUEST)
         self.count("relay", "state_check", by=len(checks))
         self.count("relay", "merged_update_sent", by=len(updates))
-        return self.outputs.take_kernel_writes() + updates + checks
+        return self.outputs.take_kernel_writes() + updates + checks + seeding
 
     def _checked(self, env: Envelope, model: WidgetModel, traits: dict[str, TraitValue]) -> None:
         """The kernel's whole state of ``model``, which the relay asked for: where it differs
@@ -401,6 +432,7 @@ class KernelRelay:
         self._status_routes.clear()
         self.checks.clear()
         self.throttle.clear()
+        self.seed.clear()
         for info in self._clients.values():
             info.control_comms.clear()
         for model_id in changed:

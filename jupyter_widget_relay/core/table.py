@@ -179,12 +179,15 @@ class WidgetTable:
         self._total = 0
 
     def snapshot(self) -> tuple[dict[str, Any], list[list[str | int]], list[bytes]]:
-        """All models in the ``update_states`` form ipywidgets' control comm uses."""
+        """All models in the ``update_states`` form ipywidgets' control comm uses: each
+        buffer path is ``[model_id, "state", ...path]``, into the model's entry (as the
+        kernel's ``_remove_buffers`` of the whole states dict makes it, and as
+        jupyterlab_widgets' ``_loadFromKernel`` puts the buffers back)."""
         states: dict[str, Any] = {}
         paths: list[list[str | int]] = []
         data: list[bytes] = []
         for model_id, model in self.models.items():
-            state, model_paths, model_data = model.wire_state((model_id,))
+            state, model_paths, model_data = model.wire_state((model_id, "state"))
             entry = model.header()
             entry["state"] = state
             states[model_id] = entry
