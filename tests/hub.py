@@ -79,6 +79,15 @@ def proxy_command(cache_dir: Path | None = None) -> list[str]:
     return [str(local)]
 
 
+def proxy_cache_dir(config: Any, basetemp: Path) -> Path:
+    """Where configurable-http-proxy is installed if it is not on $PATH: the pytest cache
+    of ``config`` (kept between runs), else ``basetemp``."""
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        return Path(cache.mkdir(PROXY_PACKAGE))
+    return basetemp / PROXY_PACKAGE
+
+
 def single_user_args(home_root: Path) -> list[str]:
     """Command-line options of every single-user server (``c.Spawner.args``)."""
     args = [

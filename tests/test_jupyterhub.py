@@ -18,7 +18,6 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -26,7 +25,7 @@ from jupyter_widget_relay.core import wire
 
 from .browser.lab import ARTIFACTS_DIR, artifact_name
 from .client import KernelClient, is_idle_after
-from .hub import Hub, proxy_command, running_hub
+from .hub import Hub, proxy_cache_dir, proxy_command, running_hub
 
 #: Relay-on stops may take this much longer than the slowest relay-off stop (seconds):
 #: generous, since stops vary with the machine's load; a relay that held a stop up
@@ -35,20 +34,11 @@ STOP_MARGIN_S = 5.0
 STOP_CYCLES = 3
 
 
-def proxy_cache_dir(request: pytest.FixtureRequest, factory: pytest.TempPathFactory) -> Path:
-    """Where configurable-http-proxy is installed if it is not on $PATH: the pytest cache
-    (kept between runs), else the session's temporary directory."""
-    cache = getattr(request.config, "cache", None)
-    if cache is not None:
-        return Path(cache.mkdir("configurable-http-proxy"))
-    return factory.getbasetemp() / "configurable-http-proxy"
-
-
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Hub]:
     # The real proxy is required: installed with npm into the pytest cache if it is not
     # on $PATH (a RuntimeError says what to do if that fails).
-    proxy = proxy_command(proxy_cache_dir(request, tmp_path_factory))
+    proxy = proxy_command(proxy_cache_dir(request.config, tmp_path_factory.getbasetemp()))
     base = tmp_path_factory.mktemp("hub")
     with running_hub(base, proxy) as running:
         running.share("alice", "bob")
