@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from typing import Any
 
 from jupyter_server.gateway.gateway_client import GatewayClient
 from jupyter_server.utils import url_path_join
 from tornado.escape import url_escape
-from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from .core import wire
@@ -106,54 +105,23 @@ class GatewayKernelChannel:
         return await websocket_connect(request, max_message_size=MAX_MESSAGE_SIZE)
 
     async def _run(self) -> None:
-        """Connect, read until the socket drops, reconnect as jupyter_server's gateway
-        connections do (``GatewayClient.gateway_retry_*``). A first connection that
-        fails, or a kernel the gateway no longer has, is reported at once."""
-        failures = 0
-        ever_connected = False
-        while not self._closed:
-            try:
-                ws = await self._connect()
-            except Exception as error:
-                failures += 1
-                gone = isinstance(error, HTTPClientError) and error.code in (403, 404)
-                retry_max = GatewayClient.instance().gateway_retry_max
-                if not ever_connected or gone or failures > retry_max:
-                    self._lost(f"could not connect to {self.url}: {error}")
-                    return
-                await asyncio.sleep(self._backoff(failures))
-                continue
-            if self._closed:
-                ws.close()
-                return
-            self._ws, failures = ws, 0
-            if ever_connected:
-                self._log.warning(
-                    "widget relay: reconnected to kernel %s on the gateway; what it sent "
-                    "in between is missing",
-                    self.kernel_id,
-                )
-                if self._events is not None:
-                    self._events.on_reconnected()
-            ever_connected = True
-            await self._read(ws)
-            self._ws = None
-            if self._closed:
-                return
-            self._log.warning(
-                "widget relay: lost the gateway connection of kernel %s; reconnecting",
-                self.kernel_id,
-            )
-            failures = 1
-            await asyncio.sleep(self._backoff(failures))
-
-    @staticmethod
-    def _backoff(retries: int) -> float:
-        client = GatewayClient.instance()
-        interval = min(
-            client.gateway_retry_interval * (2 ** (retries - 1)), client.gateway_retry_interval_max
-        )
-        return float(interval) + random.uniform(0.1, 1.0)  # jitter, as stock
+        """Connect, then read until the socket drops. A failed connection or a dropped
+        one is reported lost at once, not retried: the kernel's browsers then take iopub
+        from their own gateway connections at once, where a reconnecting relay would
+        leave them without it until its stream is shown live, and the next browser
+        connection makes a new link, which fills its table from the kernel."""
+        try:
+            ws = await self._connect()
+        except Exception as error:
+            self._lost(f"could not connect to {self.url}: {error}")
+            return
+        if self._closed:
+            ws.close()
+            return
+        self._ws = ws
+        await self._read(ws)
+        self._ws = None
+        self._lost("the relay's websocket to the gateway closed")
 
     async def _read(self, ws: WebSocketClientConnection) -> None:
         while True:

@@ -25,8 +25,6 @@ class ChannelEvents:
     on_iopub: Callable[[Envelope], None]
     on_shell_reply: Callable[[Envelope], None]
     on_unreadable: Callable[[str, str], None]  # (channel, what was wrong)
-    # The channel's connection was remade after it dropped (messages may be missing).
-    on_reconnected: Callable[[], None]
     # The channel cannot reach the kernel any more, and will not retry.
     on_lost: Callable[[str], None]
 

@@ -132,7 +132,6 @@ class KernelLink:
                 on_iopub=self._on_iopub,
                 on_shell_reply=self._on_shell_reply,
                 on_unreadable=self._on_unreadable,
-                on_reconnected=self._reconnected,
                 on_lost=self._lost,
             )
         )
@@ -248,25 +247,6 @@ class KernelLink:
             elif self.execution_state == "starting" and state != "starting":
                 self.execution_state = "idle"
         return False
-
-    # How long a remade channel may stay silent before its browsers go stock.
-    RECONNECT_TIMEOUT = 10.0  # seconds
-
-    def _reconnected(self) -> None:
-        """The channel was remade after it dropped: prove iopub flows again, or give the
-        kernel's browsers their own iopub back (they must never go without)."""
-        self.ready.clear()
-        if self._seed:  # what the kernel sent in between is missing: start from its state
-            self.relay.reset()
-            self._seed_when_ready = True
-        self._spawn(self._nudge(force=True))
-        self._spawn(self._lose_unless_ready(self.RECONNECT_TIMEOUT))
-
-    async def _lose_unless_ready(self, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(self.ready.wait(), timeout)
-        except asyncio.TimeoutError:
-            self._lost(f"no message from the kernel {timeout:g} s after reconnecting")
 
     def _lost(self, reason: str) -> None:
         if self.lost is not None or self.closed:
