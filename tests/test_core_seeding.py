@@ -168,3 +168,36 @@ def test_split_update_states_gives_each_model_its_buffers() -> None:
         ("a", {"state": {"x": None}, "buffer_paths": [["x"]]}, [b"1"]),
         ("b", {"state": {}, "buffer_paths": [["y", 0]]}, [b"2"]),
     ]
+
+
+def test_the_answer_may_come_on_a_browsers_control_comm() -> None:
+    """ipywidgets answers on the control comm opened last: the relay's answer on a
+    browser's comm (parent: the relay's request) seeds the table and still reaches the
+    browsers; a browser's answer on the relay's comm seeds it and reaches nobody."""
+    for on_browser_comm in (True, False):
+        relay = KernelRelay("k")
+        port = Port("a")
+        relay.attach(port)
+        relay.begin_seeding()
+        [info_request] = relay.take_kernel_writes()
+        relay.handle_kernel_reply(
+            reply(
+                info_request,
+                "comm_info_reply",
+                {"status": "ok", "comms": {"s": {"target_name": "jupyter.widget"}}},
+            )
+        )
+        opened, asked = relay.take_kernel_writes()
+        browser_request = compose("comm_msg", {}, session="a", channel="shell")
+        comm = "browser-control" if on_browser_comm else opened.content["comm_id"]
+        parent = asked.header if on_browser_comm else browser_request.header
+        answer = comm_msg(
+            comm,
+            {"method": "update_states", "states": {"s": {"state": SLIDER}}, "buffer_paths": []},
+            session=KERNEL_SESSION,
+            parent=parent,
+        )
+        before = len(port.received)
+        relay.handle_kernel_message(answer)
+        assert relay.seed.complete and relay.table.get("s") is not None
+        assert len(port.received) == before + (1 if on_browser_comm else 0)

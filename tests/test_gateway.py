@@ -204,14 +204,16 @@ async def test_a_kernel_with_widgets_before_the_relay_followed_it_is_seeded(
             )
             assert session["kernel"]["id"] == kernel_id
             joiner = await second.connect(kernel_id, "json")
-            states = state_of(await joiner.request_states(timeout=30))
-            assert states[model_id]["value"] == 8 and states[image_id]["value"] == b"png"
 
             async def seeded() -> bool:
                 summary = await relay_kernel(second, kernel_id)
                 return summary is not None and summary["models"] == len(models)
 
+            # (a request while the relay seeds goes to the kernel, which answers on the
+            # control comm opened last: a stock race between any two askers)
             await eventually(seeded)
+            states = state_of(await joiner.request_states(timeout=30))
+            assert states[model_id]["value"] == 8 and states[image_id]["value"] == b"png"
             cell = await owner.start_running("import time; time.sleep(3)")
             started = time.monotonic()
             late = await second.connect(kernel_id, "json")

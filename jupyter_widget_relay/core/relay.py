@@ -266,8 +266,12 @@ class KernelRelay:
 
     def _kernel_comm_msg(self, env: Envelope) -> None:
         comm_id, data = comm_data(env)
-        if self.seed.is_answer(comm_id):
+        if self.seed.is_answer(comm_id, data, env.parent_msg_id):
+            own = self.seed.is_own_comm(comm_id)
             self._seeded(data, env.buffers)
+            if own:
+                return  # no browser has the relay's comm
+        elif self.seed.is_own_comm(comm_id):
             return
         model = self.table.get(comm_id)
         method = data.get("method")

@@ -44,12 +44,13 @@ class TableSeed:
         self._due: list[Envelope] = []
         self._info_request: str | None = None  # msg_id of the comm_info_request sent
         self._control_comm: str | None = None  # the relay's own control comm, while open
+        self._states_request: str | None = None  # msg_id of its request_states
 
     def clear(self) -> None:
         """The kernel restarted: it has no widgets, and the table none either."""
         self.complete = True
         self._due.clear()
-        self._info_request = self._control_comm = None
+        self._info_request = self._control_comm = self._states_request = None
 
     def begin(self, session: str) -> None:
         """The table may miss models the kernel has: ask the kernel which it has."""
@@ -91,12 +92,25 @@ class TableSeed:
         )
         asked = comm_msg(control, {"method": "request_states"}, session=session)
         asked.channel = "shell"
+        self._states_request = asked.msg_id
         self._due += [opened, asked]
         return True
 
-    def is_answer(self, comm_id: str) -> bool:
-        """Whether a kernel comm message is for the relay's own control comm."""
-        return self._control_comm is not None and comm_id == self._control_comm
+    def is_answer(self, comm_id: str, data: JSONDict, parent_msg_id: str | None) -> bool:
+        """Whether a kernel comm message answers the relay's ``request_states``.
+
+        ipywidgets answers on the control comm opened last, whoever asked: the answer
+        to the relay can come on a browser's control comm (it has the relay's request
+        as parent), and a browser's answer on the relay's comm. Either is the kernel's
+        whole state, in iopub order, so either seeds the table."""
+        if self._control_comm is None or data.get("method") != "update_states":
+            return False
+        return comm_id == self._control_comm or (
+            parent_msg_id is not None and parent_msg_id == self._states_request
+        )
+
+    def is_own_comm(self, comm_id: str) -> bool:
+        return comm_id == self._control_comm
 
     def states(self, data: JSONDict, buffers: list[bytes], session: str) -> list[SeededModel]:
         """The models of the kernel's ``update_states`` answer; the table is then complete
