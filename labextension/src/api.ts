@@ -13,8 +13,17 @@ import type { ReadonlyJSONObject, ReadonlyJSONValue } from '@lumino/coreutils';
 /** Path of the relay API below the server base URL. */
 export const API_PATH = 'api/widget-relay';
 
-/** Websocket close code the server uses for a kernel it does not know. */
+/**
+ * Websocket close codes the server uses (`close_codes.py` on the server).
+ * Events websocket: the relay does not follow the kernel, or it stopped.
+ */
 export const CLOSE_UNKNOWN_KERNEL = 4004;
+
+/** Kernel websocket: the client fell too far behind; it should reconnect. */
+export const CLOSE_CLIENT_TOO_SLOW = 4008;
+
+/** Kernel websocket: a message could not be sent to the client. */
+export const CLOSE_SEND_FAILED = 1011;
 
 /** One browser (or other websocket client) connected to a kernel. */
 export interface IClientInfo {
@@ -22,6 +31,14 @@ export interface IClientInfo {
   readonly username: string;
   readonly display_name: string;
   readonly protocol: string;
+}
+
+/** Bookkeeping the kernel's relay still has open; all 0 once settled. */
+export interface IUnsettled {
+  readonly updates: number;
+  readonly waiting: number;
+  readonly traits: number;
+  readonly state_checks: number;
 }
 
 /** What the relay knows about one kernel. */
@@ -32,6 +49,7 @@ export interface IKernelSummary {
   readonly buffer_bytes: number;
   readonly clients: readonly IClientInfo[];
   readonly execution_state: string;
+  readonly unsettled: IUnsettled;
 }
 
 /** One widget model in the relay's state table. */
@@ -51,7 +69,11 @@ export interface IModelDetail extends IModelSummary {
   readonly state: ReadonlyJSONObject;
 }
 
-/** A frame of the per-kernel events websocket. */
+/**
+ * A frame of the per-kernel events websocket. The server's last frame, once
+ * the kernel has stopped, has `kernel: null`; the parser drops it (the close
+ * with `CLOSE_UNKNOWN_KERNEL` that follows says the same).
+ */
 export interface ISummaryEvent {
   readonly type: 'summary';
   readonly kernel: IKernelSummary;
@@ -101,6 +123,17 @@ export function isClientInfo(value: unknown): value is IClientInfo {
   );
 }
 
+/** Type guard for a kernel's unsettled bookkeeping. */
+export function isUnsettled(value: unknown): value is IUnsettled {
+  return (
+    isRecord(value) &&
+    isNumber(value.updates) &&
+    isNumber(value.waiting) &&
+    isNumber(value.traits) &&
+    isNumber(value.state_checks)
+  );
+}
+
 /** Type guard for a kernel summary. */
 export function isKernelSummary(value: unknown): value is IKernelSummary {
   return (
@@ -111,7 +144,8 @@ export function isKernelSummary(value: unknown): value is IKernelSummary {
     isNumber(value.buffer_bytes) &&
     Array.isArray(value.clients) &&
     value.clients.every(isClientInfo) &&
-    isString(value.execution_state)
+    isString(value.execution_state) &&
+    isUnsettled(value.unsettled)
   );
 }
 
