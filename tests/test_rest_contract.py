@@ -1,5 +1,6 @@
 """The REST contract: ``rest-api.yml``, the payload TypedDicts, the live answers of a real
-server and the labextension's ``api.ts`` all say the same thing."""
+server and the labextension's ``payloads.ts`` (re-exported by its ``api.ts``) all say the
+same thing."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from .test_rest_permissions import AllowByHeader
 
 PACKAGE = Path(jupyter_widget_relay.__file__).parent
 SPEC = yaml.safe_load((PACKAGE / "rest-api.yml").read_text(encoding="utf-8"))
-API_TS = (PACKAGE.parent / "labextension" / "src" / "api.ts").read_text(encoding="utf-8")
+PAYLOADS_TS = PACKAGE.parent / "labextension" / "src" / "payloads.ts"
+TS = PAYLOADS_TS.read_text(encoding="utf-8")
 SCHEMAS = SPEC["components"]["schemas"]
 BASE = "/api/widget-relay"
 
@@ -41,7 +43,7 @@ TYPED = {
     payloads.BufferRef: "BufferRef",
     payloads.SummaryEvent: "SummaryEvent",
 }
-# api.ts interface -> schema
+# payloads.ts interface -> schema
 INTERFACES = {
     "IClientInfo": "ClientInfo",
     "IUnsettled": "Unsettled",
@@ -72,10 +74,10 @@ def response_schema(path: str, status: str) -> str:
 
 
 def ts_interfaces() -> dict[str, set[str]]:
-    """Field names of each ``export interface`` in api.ts, inherited ones included."""
+    """Field names of each ``export interface`` in payloads.ts, inherited ones included."""
     found: dict[str, set[str]] = {}
     pattern = r"export interface (\w+)(?: extends (\w+))? \{(.*?)\n\}"
-    for name, parent, body in re.findall(pattern, API_TS, re.S):
+    for name, parent, body in re.findall(pattern, TS, re.S):
         fields = set(re.findall(r"^\s*readonly (\w+)\??:", body, re.M))
         found[name] = fields | found.get(parent, set())
     return found
@@ -102,7 +104,7 @@ def test_typed_dicts_match_schemas() -> None:
     }
 
 
-def test_api_ts_interfaces_match_schemas() -> None:
+def test_ts_interfaces_match_schemas() -> None:
     interfaces = ts_interfaces()
     for interface, name in INTERFACES.items():
         assert interfaces.get(interface) == set(SCHEMAS[name]["properties"]), interface
@@ -115,9 +117,7 @@ def test_close_codes_are_one_set() -> None:
         for key, entry in path["get"].get("x-close-codes", {}).items()
     }
     assert in_spec == close_codes.ALL
-    in_ts = {
-        name: int(code) for name, code in re.findall(r"export const CLOSE_(\w+) = (\d+);", API_TS)
-    }
+    in_ts = {name: int(code) for name, code in re.findall(r"export const CLOSE_(\w+) = (\d+);", TS)}
     assert in_ts == close_codes.ALL
 
 
