@@ -1,4 +1,4 @@
-"""Property-based tests of the pure core against hostile input (issue 7).
+"""Property-based tests of the pure core against hostile input.
 
 - wire: whatever bytes or text arrive, the parsers raise only MessageError, and whatever
   they accept can be encoded again in both protocols and read back; valid messages
