@@ -28,7 +28,7 @@ from .messages import (
 from .output_relay import OutputRelay
 from .payloads import RelayCounts, Unsettled
 from .peer_sync import PeerSync, update_message
-from .rejections import RejectionLog
+from .rejections import Reason, RejectionLog, Source
 from .seeding import TableSeed
 from .state_checks import StateChecks
 from .status_routes import RELAY_OWN_REQUEST, StatusRoutes
@@ -447,7 +447,7 @@ class KernelRelay:
     def count(self, *key: str, by: int = 1) -> None:
         self.counters[key] += by
 
-    def reject(self, source: str, reason: str, detail: str, sender: str = "") -> None:
+    def reject(self, source: Source, reason: Reason, detail: str, sender: str = "") -> None:
         """Count and (rate-limited, escaped) log a message the relay would not use."""
         self.rejections.reject(source, reason, detail, sender)
 
