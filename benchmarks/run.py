@@ -5,7 +5,7 @@ item is measured on both in the same run, relay and stock one after the other (r
 alternate between them). Prints JSON and a markdown table. ``--smoke`` runs a small, fast
 version for CI.
 
-    python -m benchmarks.run            # full run, about 6 minutes
+    python -m benchmarks.run            # full run
     python -m benchmarks.run --smoke    # seconds; proves the suite still works
     python -m benchmarks.run --only snapshot,memory   # some items only
     python -m benchmarks.run --only soak --soak-minutes 20   # the relay's memory over time

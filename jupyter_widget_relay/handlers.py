@@ -14,6 +14,17 @@ from tornado import web
 from tornado.websocket import WebSocketHandler
 
 from ._version import __version__
+from .core import close_codes
+from .core.payloads import (
+    ClientInfo,
+    KernelList,
+    KernelSummary,
+    ModelDetail,
+    ModelList,
+    ModelSummary,
+    Status,
+    SummaryEvent,
+)
 from .manager import RelayManager
 
 AUTH_RESOURCE = "kernels"
@@ -54,7 +65,7 @@ class RelayHandler(APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(value, default=str))
 
-    async def summary_for_user(self, kernel_id: str) -> dict[str, Any] | None:
+    async def summary_for_user(self, kernel_id: str) -> KernelSummary | None:
         manager = self.relay_manager
         summary = manager.kernel_summary(kernel_id) if manager is not None else None
         if summary is None or await may_execute(self):
@@ -71,10 +82,10 @@ async def may_execute(handler: Any) -> bool:
     return bool(allowed)
 
 
-def without_names(summary: dict[str, Any]) -> dict[str, Any]:
+def without_names(summary: KernelSummary) -> KernelSummary:
     """A kernel summary for users who may only ``read`` kernels: how many clients are
     connected, not who they are."""
-    anonymous = [
+    anonymous: list[ClientInfo] = [
         {"client_id": "", "username": "", "display_name": "", "protocol": client["protocol"]}
         for client in summary["clients"]
     ]
@@ -85,7 +96,7 @@ class StatusHandler(RelayHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        status: dict[str, Any] = {"enabled": self.relay_manager is not None, "version": __version__}
+        status: Status = {"enabled": self.relay_manager is not None, "version": __version__}
         reason = self.settings.get("widget_relay_off_reason")
         if reason:
             status["reason"] = reason
@@ -100,13 +111,14 @@ class KernelsHandler(RelayHandler):
     @authorized
     async def get(self) -> None:
         manager = self.relay_manager
-        kernels = []
+        kernels: list[KernelSummary] = []
         if manager is not None:
             for kernel_id in list(manager.links):
                 summary = await self.summary_for_user(kernel_id)
                 if summary is not None:
                     kernels.append(summary)
-        self.write_json({"enabled": manager is not None, "kernels": kernels})
+        answer: KernelList = {"enabled": manager is not None, "kernels": kernels}
+        self.write_json(answer)
 
 
 class KernelHandler(RelayHandler):
@@ -117,7 +129,7 @@ class KernelHandler(RelayHandler):
         self.write_json(await self.summary_for_user(kernel_id))
 
 
-def model_summary(model: Any) -> dict[str, Any]:
+def model_summary(model: Any) -> ModelSummary:
     from datetime import datetime, timezone
 
     return {
@@ -138,7 +150,8 @@ class ModelsHandler(RelayHandler):
     async def get(self, kernel_id: str) -> None:
         link = self.link_or_404(kernel_id)
         models = [model_summary(m) for m in link.relay.table.models.values()]
-        self.write_json({"kernel_id": kernel_id, "models": models})
+        answer: ModelList = {"kernel_id": kernel_id, "models": models}
+        self.write_json(answer)
 
 
 class ModelHandler(RelayHandler):
@@ -149,7 +162,8 @@ class ModelHandler(RelayHandler):
         model = link.relay.table.get(model_id)
         if model is None:
             raise web.HTTPError(404, f"kernel {kernel_id!r} has no widget model {model_id!r}")
-        self.write_json({**model_summary(model), "state": model.readable_state()})
+        detail: ModelDetail = {**model_summary(model), "state": model.readable_state()}
+        self.write_json(detail)
 
 
 class StateHandler(RelayHandler):
@@ -187,7 +201,7 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         super().open()
         manager = self.relay_manager
         if manager is None or manager.link_for(kernel_id) is None:
-            self.close(4004, "the widget relay does not follow this kernel")
+            self.close(close_codes.UNKNOWN_KERNEL, "the widget relay does not follow this kernel")
             return
         manager.add_listener(kernel_id, self._on_change)
         self._push(set())
@@ -200,13 +214,17 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         summary = manager.kernel_summary(self.kernel_id) if manager is not None else None
         if summary is not None and not self._names:
             summary = without_names(summary)
-        message = {"type": "summary", "kernel": summary, "changed_models": sorted(models)}
+        message: SummaryEvent = {
+            "type": "summary",
+            "kernel": summary,
+            "changed_models": sorted(models),
+        }
         try:
             self.write_message(json.dumps(message, default=str))
         except Exception:
             return
         if summary is None:
-            self.close(4004, "the kernel has stopped")
+            self.close(close_codes.UNKNOWN_KERNEL, "the kernel has stopped")
 
     def on_message(self, message: Any) -> None:
         """The event stream is one-way."""

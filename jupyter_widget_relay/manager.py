@@ -17,6 +17,7 @@ from traitlets.config import LoggingConfigurable
 
 from . import metrics
 from .core.limits import Limits
+from .core.payloads import KernelSummary, RelayCounts
 from .core.throttle import release_type_for
 from .gateway_channel import GatewayKernelChannel
 from .kernel_link import KERNEL_DIED, KernelLink
@@ -262,7 +263,7 @@ class RelayManager(LoggingConfigurable):
             total.update(link.relay.counters)
         return total
 
-    def _summaries(self) -> dict[str, Any]:
+    def _summaries(self) -> dict[str, RelayCounts]:
         summaries = {}
         for kernel_id, link in list(self.links.items()):
             summary = link.relay.summary()
@@ -270,7 +271,7 @@ class RelayManager(LoggingConfigurable):
             summaries[kernel_id] = summary
         return summaries
 
-    def kernel_summary(self, kernel_id: str) -> dict[str, Any] | None:
+    def kernel_summary(self, kernel_id: str) -> KernelSummary | None:
         link = self.links.get(kernel_id)
         if link is None:
             return None

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from jupyter_widget_relay.core.messages import KERNEL_MSG_TYPES, compose
-from jupyter_widget_relay.core.rejections import RejectionLog, escaped
+from jupyter_widget_relay.core.rejections import REASONS, RejectionLog, escaped
 from jupyter_widget_relay.core.relay import KernelRelay
 
 
@@ -45,3 +45,31 @@ def test_kernel_message_types_are_counted_from_a_bounded_set() -> None:
     kinds = {key[1] for key in relay.counters if key[0] == "from_kernel"}
     assert kinds == {"other", "stream"} and kinds <= KERNEL_MSG_TYPES | {"other"}
     assert relay.counters["from_kernel", "other"] == 50
+
+
+def test_reason_labels_are_the_public_ones() -> None:
+    """The reasons are the ``reason`` label of jupyter_widget_relay_rejections_total:
+    renaming one breaks dashboards and alerts."""
+    assert set(REASONS) == {
+        "malformed",
+        "unparsable",
+        "too_large",
+        "unknown_channel",
+        "not_allowed",
+        "model_exists",
+        "unknown_trait",
+        "unknown_control_method",
+        "buffer_limit",
+        "state_limit",
+        "unhandled_limit",
+        "model_limit",
+        "slow_client",
+        "unreadable",
+    }
+    counters: Counter[tuple[str, ...]] = Counter()
+    log = RejectionLog("k", counters, logging.getLogger("test"))
+    for reason in REASONS:
+        log.reject("client", reason, "detail")
+    assert counters == Counter({("rejected", "client", reason): 1 for reason in REASONS}) + Counter(
+        {("relay", "rejection_log_suppressed"): len(REASONS) - 10}
+    )

@@ -1,4 +1,4 @@
-"""Hostile and broken clients against a live server (issue 7).
+"""Hostile and broken clients against a live server.
 
 A hostile client on each wire protocol throws a few hundred bad frames while two good
 clients keep changing a slider; the server refuses what it cannot use (logged and

@@ -1,4 +1,4 @@
-"""Kernel faults against a live server (issue 7): a kernel killed with SIGKILL in the
+"""Kernel faults against a live server: a kernel killed with SIGKILL in the
 middle of an update stream, a restart while a snapshot is being requested, and the relay's
 iopub subscription after a restart from busy. (A client that drops in the middle of a
 flood: tests/test_client_drop.py.)

@@ -1,4 +1,4 @@
-"""Widget state written into notebooks on save (issue 6): real server, real kernels.
+"""Widget state written into notebooks on save: real server, real kernels.
 
 Also the pure closure / cap functions of ``core.saved_state``.
 """

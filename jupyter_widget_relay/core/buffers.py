@@ -117,9 +117,6 @@ class TraitValue:
     def __repr__(self) -> str:
         return f"TraitValue({self.json!r}, {self.buffers!r})"
 
-    def buffer_bytes(self) -> int:
-        return sum(len(blob) for _, blob in self.buffers)
-
 
 def _check_path(state: Mapping[str, Any], path: Sequence[Any]) -> Path:
     if not isinstance(path, (list, tuple)) or not path:

@@ -33,6 +33,7 @@ from .messages import (
     compose,
     counted_type,
 )
+from .rejections import Reason
 from .table import WidgetModel
 from .throttle import release_status
 from .verdict import ANSWERED, HELD, ClientRefusal, Forward, Refused, Verdict
@@ -107,7 +108,7 @@ class ClientRequests:
             return self._client_comm_close(port, env)
         return self._client_comm_info(port, env)
 
-    def refuse(self, port: ClientPort, env: Envelope, reason: str, text: str) -> Refused:
+    def refuse(self, port: ClientPort, env: Envelope, reason: Reason, text: str) -> Refused:
         self._relay.reject("client", reason, text, port.client_id)
         try:
             content = env.content

@@ -224,18 +224,6 @@ class Envelope:
         self._raw_content = None
         self.wire.clear()
 
-    def to_dict(self) -> JSONDict:
-        return {
-            "header": self.header,
-            "parent_header": self.parent_header,
-            "metadata": self.metadata,
-            "content": self.content,
-            "buffers": self.buffers,
-            "channel": self.channel,
-            "msg_id": self.msg_id,
-            "msg_type": self.msg_type,
-        }
-
 
 class MessageError(ValueError):
     """A message does not have the shape the widget protocol requires."""

@@ -13,9 +13,35 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 MAX_DETAIL_CHARS = 300
 MAX_SENDERS = 1000  # windows kept at once; the oldest are forgotten
+
+Source = Literal["client", "kernel"]
+"""Who sent a rejected message: the ``source`` label of the rejections metric."""
+
+Reason = Literal[
+    # client messages the relay will not carry out
+    "malformed",
+    "unparsable",
+    "too_large",
+    "unknown_channel",
+    "not_allowed",
+    "model_exists",
+    "unknown_trait",
+    "unknown_control_method",
+    "buffer_limit",
+    "state_limit",
+    "unhandled_limit",
+    "model_limit",
+    "slow_client",
+    # kernel messages the relay could not use (also "malformed", "unparsable")
+    "unreadable",
+]
+"""Why: the ``reason`` label of the rejections metric (public: keep the strings)."""
+
+REASONS: tuple[Reason, ...] = get_args(Reason)
 
 
 def escaped(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
@@ -50,7 +76,7 @@ class RejectionLog:
         self._clock = clock
         self._windows: dict[str, _Window] = {}
 
-    def reject(self, source: str, reason: str, detail: str, sender: str = "") -> None:
+    def reject(self, source: Source, reason: Reason, detail: str, sender: str = "") -> None:
         """Count a rejected message from ``source`` ("client" or "kernel") and log it,
         unless ``sender`` (default: the source) already filled its window."""
         self._counters["rejected", source, reason] += 1

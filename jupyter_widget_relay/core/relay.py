@@ -8,7 +8,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from .buffers import TraitValue, split_state
 from .client_requests import ClientRequests
@@ -26,8 +26,9 @@ from .messages import (
     counted_type,
 )
 from .output_relay import OutputRelay
+from .payloads import RelayCounts, Unsettled
 from .peer_sync import PeerSync, update_message
-from .rejections import RejectionLog
+from .rejections import Reason, RejectionLog, Source
 from .seeding import TableSeed
 from .state_checks import StateChecks
 from .status_routes import RELAY_OWN_REQUEST, StatusRoutes
@@ -446,7 +447,7 @@ class KernelRelay:
     def count(self, *key: str, by: int = 1) -> None:
         self.counters[key] += by
 
-    def reject(self, source: str, reason: str, detail: str, sender: str = "") -> None:
+    def reject(self, source: Source, reason: Reason, detail: str, sender: str = "") -> None:
         """Count and (rate-limited, escaped) log a message the relay would not use."""
         self.rejections.reject(source, reason, detail, sender)
 
@@ -463,7 +464,7 @@ class KernelRelay:
         if was_clean and self._on_dirty is not None:
             self._on_dirty()
 
-    def unsettled(self) -> dict[str, int]:
+    def unsettled(self) -> Unsettled:
         """Bookkeeping still open: client updates the kernel has not handled (of which
         ``waiting``: merged, not yet sent to it), traits whose browsers are not yet known
         to show the kernel's value, state checks awaited."""
@@ -474,7 +475,7 @@ class KernelRelay:
             "state_checks": self.checks.open_count,
         }
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> RelayCounts:
         return {
             "models": len(self.table),
             "state_bytes": self.table.state_bytes,

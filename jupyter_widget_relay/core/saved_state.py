@@ -17,7 +17,6 @@ from typing import Any
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 MODEL_PREFIX = "IPY_MODEL_"
-MODES = ("referenced", "all", "none")
 
 Document = dict[str, Any]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .messages import Envelope
+from .rejections import Reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,7 @@ class Refused:
     """The client's message breaks a policy or the protocol: nothing goes anywhere, the
     table and the peers are untouched, and the sender has been told why."""
 
-    reason: str
+    reason: Reason
     detail: str
 
 
@@ -48,7 +49,7 @@ Verdict = Forward | Answered | Held | Refused
 class ClientRefusal(Exception):
     """A client's message the relay will not carry out; ``reason`` is its counter key."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: Reason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
 

@@ -20,7 +20,6 @@ from .messages import MAX_JSON_DEPTH, Envelope, MessageError, load_json
 
 V1_PROTOCOL = "v1.kernel.websocket.jupyter.org"
 LEGACY_DEPTH = MAX_JSON_DEPTH + 1  # the legacy message object holds the parts one level down
-CHANNELS = frozenset({"shell", "control", "stdin", "iopub"})
 
 
 # Datetimes, dataclasses and subclasses of builtins go to ``default=str``, as with json.dumps.

@@ -14,7 +14,7 @@ import { clientName, el, formatBytes, plural, shortId } from './format';
 import { renderJSONTree } from './jsontree';
 import { ModelList } from './modellist';
 import type { IWidgetRelayService } from './service';
-import { describeStatus } from './statusview';
+import { describeStatus } from './statusdescription';
 
 export const INSPECTOR_ID = 'jp-widget-relay-inspector';
 

@@ -1,4 +1,4 @@
-"""Issue 5: multi-user widget scenarios in real JupyterLab pages.
+"""Multi-user widget scenarios in real JupyterLab pages.
 
 Every scenario runs against one ``jupyter lab`` per test, with several
 Playwright browser contexts ("users") on the same notebook, hence the same
