@@ -167,6 +167,40 @@ async def test_coerced_value_needs_no_check(
     assert relay_manager.counters()["relay", "state_check"] == checks
 
 
+async def test_a_model_a_client_opens_reaches_peers_with_the_protocol_version(
+    start_kernel: Any, connect: Any
+) -> None:
+    """jupyterlab_widgets refuses a widget comm_open whose metadata lacks the widget protocol
+    version, and closes the comm; the relay would then close the model for everyone. A
+    peer's copy of a client's comm_open carries the opener's metadata."""
+    kernel_id = await start_kernel()
+    a = await connect(kernel_id)
+    peers = [await connect(kernel_id), await connect(kernel_id, "json")]
+    for client in (a, *peers):
+        await client.request_states()
+    state = {
+        "_model_name": "IntSliderModel",
+        "_model_module": "@jupyter-widgets/controls",
+        "_model_module_version": "2.0.0",
+        "value": 3,
+    }
+    a.send(
+        "comm_open",
+        {"comm_id": "frontend-made", "target_name": "jupyter.widget", "data": {"state": state}},
+        metadata={"version": "2.1.0"},
+    )
+
+    def opened(message: dict[str, Any]) -> bool:
+        return bool(
+            message["header"]["msg_type"] == "comm_open"
+            and message["content"].get("comm_id") == "frontend-made"
+        )
+
+    for peer in peers:
+        copy = await peer.wait_for(opened, timeout=10)
+        assert copy["metadata"].get("version") == "2.1.0"
+
+
 async def test_client_comm_open_with_an_existing_model_id_is_refused(
     start_kernel: Any, connect: Any, jp_fetch: Any, jp_root_dir: Path, relay_manager: Any
 ) -> None:

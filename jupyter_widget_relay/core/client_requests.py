@@ -184,12 +184,16 @@ class ClientRequests:
             check_new_state(limits, table, json_size(env, data))
             check_new_buffers(limits, table, env.buffers)
             self._relay.open_model(comm_id, data, env.buffers)
+            # Peers get the opener's metadata too: a widget manager refuses (and closes) a
+            # widget comm_open without the protocol version, and the relay would then close
+            # the model for everyone.
             peer_copy = compose(
                 "comm_open",
                 dict(env.content),
                 session=self._relay.kernel_session,
                 parent=env.header,
                 buffers=env.buffers,
+                metadata=env.metadata,
             )
             self._relay.broadcast(peer_copy, exclude=port.client_id)
         return Forward(env)

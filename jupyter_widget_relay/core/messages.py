@@ -248,6 +248,7 @@ def compose(
     parent: JSONDict | None = None,
     buffers: Sequence[bytes] = (),
     channel: str = "iopub",
+    metadata: JSONDict | None = None,
 ) -> Envelope:
     """A message from the relay. ``session`` must be the kernel's session id:
     JupyterLab cancels handling of messages whose session differs from the last one seen."""
@@ -255,7 +256,7 @@ def compose(
         new_header(msg_type, session),
         dict(parent) if parent else {},
         content=content,
-        metadata={},
+        metadata=dict(metadata) if metadata else {},
         buffers=buffers,
         channel=channel,
     )
