@@ -57,6 +57,7 @@ def test_reason_labels_are_the_public_ones() -> None:
         "unknown_channel",
         "not_allowed",
         "model_exists",
+        "kernel_model",
         "unknown_trait",
         "unknown_control_method",
         "buffer_limit",

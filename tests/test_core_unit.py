@@ -270,16 +270,43 @@ def test_malformed_client_widget_message_is_rejected_and_counted() -> None:
     assert len(b.sent) == 1
 
 
-def test_client_closing_a_widget_tells_peers() -> None:
+def test_client_closing_a_widget_it_opened_tells_peers() -> None:
+    relay = KernelRelay("k")
+    a, b = Port("a"), Port("b")
+    relay.attach(a)
+    relay.attach(b)
+    opened = Envelope(
+        header("comm_open", "a"),
+        {"version": "2.1.0"},
+        content={
+            "comm_id": "m",
+            "target_name": "jupyter.widget",
+            "data": {"state": model_state(), "buffer_paths": []},
+        },
+    )
+    assert forwards(relay, a, opened) is True
+    assert "m" in relay.table and not relay.table.get("m").opened_by_kernel
+    close = Envelope(header("comm_close", "a"), {}, content={"comm_id": "m", "data": {}})
+    assert forwards(relay, a, close) is True
+    assert "m" not in relay.table
+    assert [m.msg_type for m in b.sent] == ["comm_open", "comm_close"] and not a.sent
+
+
+def test_a_client_cannot_close_a_model_the_kernel_opened() -> None:
+    """JupyterLab closes every comm it has no handler for: one page without a widget
+    manager must not end the kernel's widget for everyone."""
     relay = KernelRelay("k")
     a, b = Port("a"), Port("b")
     relay.attach(a)
     relay.attach(b)
     kernel_open(relay, "m")
     close = Envelope(header("comm_close", "a"), {}, content={"comm_id": "m", "data": {}})
-    assert forwards(relay, a, close) is True
-    assert "m" not in relay.table
-    assert b.sent[-1].msg_type == "comm_close" and len(a.sent) == 1
+    assert forwards(relay, a, close) is False
+    assert "m" in relay.table
+    assert [m.msg_type for m in b.sent] == ["comm_open"]
+    assert relay.counters["rejected", "client", "kernel_model"] == 1
+    notice = [m for m in a.sent if m.msg_type == "stream"]
+    assert "opened by the kernel" in notice[0].content["text"]
 
 
 def test_reset_forgets_models_and_marks_changes() -> None:

@@ -231,3 +231,23 @@ async def test_client_comm_open_with_an_existing_model_id_is_refused(
     await everyone_agrees(
         kernel_id, model_id, [a, b], connect, jp_fetch, jp_root_dir, relay_manager, {"value": 7}
     )
+
+
+async def test_a_browser_cannot_close_the_kernels_widget_for_everyone(
+    start_kernel: Any, connect: Any, jp_fetch: Any, jp_root_dir: Path, relay_manager: Any
+) -> None:
+    """JupyterLab's kernel connection answers a widget comm_open it has no handler for (a page
+    without a widget manager) with a comm_close: the kernel's widget stays, for everyone."""
+    kernel_id, a, b, model_id = await start(start_kernel, connect)
+    before = len(b.messages)
+    request = a.send("comm_close", {"comm_id": model_id, "data": {}})
+    await a.wait_for(lambda m: bool(stderr_notices(a, request)), timeout=10)
+    assert "opened by the kernel" in stderr_notices(a, request)[0]
+    assert relay_manager.counters()["rejected", "client", "kernel_model"] == 1
+    assert await a.evaluate(f"{model_id!r} in get_ipython().kernel.comm_manager.comms")
+    assert not [m for m in b.messages[before:] if m["header"]["msg_type"] == "comm_close"]
+    # the kernel still hears the widget, and every copy, late joiners included, has it
+    b.update(model_id, {"value": 7})
+    await everyone_agrees(
+        kernel_id, model_id, [a, b], connect, jp_fetch, jp_root_dir, relay_manager, {"value": 7}
+    )

@@ -124,7 +124,7 @@ class ClientRequests:
             self._relay.kernel_session, env, f"not applied: {text}", model, names
         ):
             port.send(message)
-        if is_update:
+        if is_update or env.msg_type == "comm_close":
             self._release(port, env)
         return Refused(reason, text)
 
@@ -183,7 +183,7 @@ class ClientRequests:
             check_new_model(limits, table)
             check_new_state(limits, table, json_size(env, data))
             check_new_buffers(limits, table, env.buffers)
-            self._relay.open_model(comm_id, data, env.buffers)
+            self._relay.open_model(comm_id, data, env.buffers, by_kernel=False)
             # Peers get the opener's metadata too: a widget manager refuses (and closes) a
             # widget comm_open without the protocol version, and the relay would then close
             # the model for everyone.
@@ -205,6 +205,16 @@ class ClientRequests:
             del controls[comm_id]
             self._release(port, env)
             return ANSWERED
+        model = self._relay.table.get(comm_id)
+        if model is not None and model.opened_by_kernel:
+            # A kernel connection closes every comm it has no handler for (JupyterLab's
+            # KernelConnection does so when a comm_open's target is not registered or its
+            # model cannot be created), so one page without a widget manager would end the
+            # kernel's widget for everyone. The kernel alone ends the models it opened.
+            raise ClientRefusal(
+                "kernel_model",
+                f"widget model {comm_id} was opened by the kernel, which alone closes it",
+            )
         if self._relay.close_model(comm_id):
             peer_copy = compose(
                 "comm_close",

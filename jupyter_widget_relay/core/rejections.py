@@ -29,6 +29,7 @@ Reason = Literal[
     "unknown_channel",
     "not_allowed",
     "model_exists",
+    "kernel_model",
     "unknown_trait",
     "unknown_control_method",
     "buffer_limit",

@@ -243,11 +243,13 @@ class KernelRelay:
             self.open_model(comm_id, data, env.buffers)
         self.broadcast(env)
 
-    def open_model(self, comm_id: str, data: JSONDict, buffers: list[bytes]) -> None:
+    def open_model(
+        self, comm_id: str, data: JSONDict, buffers: list[bytes], *, by_kernel: bool = True
+    ) -> None:
         traits = split_state(
             data.get("state", {}), data.get("buffer_paths"), buffers, self.table.store
         )
-        model = self.table.open(comm_id, traits)
+        model = self.table.open(comm_id, traits, by_kernel=by_kernel)
         self.outputs.opened(model)
         self.mark(comm_id)
 

@@ -32,6 +32,7 @@ class WidgetModel:
     version: int = 0
     last_change: float = field(default_factory=time.time)
     sync: dict[str, TraitSync] | None = None
+    opened_by_kernel: bool = True  # False for a model a frontend opened (a client comm_open)
     _state_bytes: int = -1
 
     def has_trait(self, name: str) -> bool:
@@ -102,7 +103,9 @@ class WidgetTable:
     def get(self, model_id: str) -> WidgetModel | None:
         return self.models.get(model_id)
 
-    def open(self, model_id: str, traits: dict[str, TraitValue]) -> WidgetModel:
+    def open(
+        self, model_id: str, traits: dict[str, TraitValue], *, by_kernel: bool = True
+    ) -> WidgetModel:
         """Add a model from a comm_open's split state (replacing one with the same id)."""
         names = {}
         for key in ("_model_name", "_model_module", "_model_module_version"):
@@ -119,6 +122,7 @@ class WidgetTable:
             model_module_version=names["_model_module_version"],
             state={},
             buffers={},
+            opened_by_kernel=by_kernel,
         )
         self._assign(model, traits)
         self.models[model_id] = model
