@@ -8,20 +8,13 @@ from typing import Any
 import zmq
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
+from . import upstream
 from .browser_requests import RelayedRequests
 from .core import wire
 from .core.messages import Envelope
 from .websocket_port import WebsocketPort
 
 OWN_CHANNELS = ("shell", "control", "stdin")
-
-
-def _buffered_session(kernel_manager: Any, kernel_id: str) -> str | None:
-    """The session whose messages the kernel manager buffers for ``kernel_id`` (the one
-    stock ``connect`` restores), or None."""
-    info = getattr(kernel_manager, "_kernel_buffers", {}).get(kernel_id)
-    session_key = info.get("session_key") if info else None
-    return str(session_key) if session_key else None
 
 
 class RelayWebsocketConnection(RelayedRequests, ZMQChannelsWebsocketConnection):
@@ -57,7 +50,9 @@ class RelayWebsocketConnection(RelayedRequests, ZMQChannelsWebsocketConnection):
         self._link = link = manager.ensure_link(self.kernel_id)
         # Stock restores the session whose messages the kernel manager buffers; the relay
         # then hands this browser the iopub it kept for that session, else forgets it.
-        restoring = _buffered_session(self.multi_kernel_manager, self.kernel_id) == self.session_key
+        restoring = (
+            upstream.buffered_session(self.multi_kernel_manager, self.kernel_id) == self.session_key
+        )
         if not restoring:
             link.discard_parked()
         connected = super().connect()
@@ -87,7 +82,7 @@ class RelayWebsocketConnection(RelayedRequests, ZMQChannelsWebsocketConnection):
         self._deliver_accepted()
         super().disconnect()  # type: ignore[no-untyped-call]
         keep = port is not None and not port.too_slow  # a slow client reloads from a snapshot
-        buffered = _buffered_session(self.multi_kernel_manager, self.kernel_id)
+        buffered = upstream.buffered_session(self.multi_kernel_manager, self.kernel_id)
         if keep and buffered == self.session_key:
             link.park(self.session_key)
 
