@@ -305,13 +305,7 @@ class WidgetRelay(ExtensionApp):
                 f"kernels run behind a gateway ({gateway}) and "
                 "c.WidgetRelay.follow_gateway_kernels is False"
             )
-            self.log.warning(
-                "widget relay: off, %s. Browsers talk to the kernels as without the relay.",
-                reason,
-            )
-            self.relay_manager = None
-            self.settings["widget_relay_manager"] = None
-            self.settings["widget_relay_off_reason"] = reason
+            self._stay_off(reason)
             return
         checked = upstream.check_all(
             serverapp,
@@ -321,18 +315,7 @@ class WidgetRelay(ExtensionApp):
             zmq_sockets=gateway is None and self.zmq_max_sockets != 0,
         )
         if checked.refused:
-            reason = "this jupyter_server differs from the versions it supports: " + "; ".join(
-                checked.problems[name] for name in checked.refused
-            )
-            self.log.warning(
-                "widget relay: off, %s. Browsers talk to the kernels as without the relay. "
-                "Supported: %s.",
-                reason,
-                upstream.SUPPORTED_VERSIONS,
-            )
-            self.relay_manager = None
-            self.settings["widget_relay_manager"] = None
-            self.settings["widget_relay_off_reason"] = reason
+            self._stay_off(checked.off_reason(), warn=False)  # check_all said why
             return
         connection_class = self.gateway_connection_class if gateway else self.connection_class
         if gateway is not None:
@@ -376,6 +359,16 @@ class WidgetRelay(ExtensionApp):
         self.settings["widget_state_persistence"] = self.widget_state_persistence
         self.settings["kernel_websocket_connection_class"] = connection_class
         self.log.info("widget relay: enabled")
+
+    def _stay_off(self, reason: str, warn: bool = True) -> None:
+        if warn:
+            self.log.warning(
+                "widget relay: off, %s. Browsers talk to the kernels as without the relay.",
+                reason,
+            )
+        self.relay_manager = None
+        self.settings["widget_relay_manager"] = None
+        self.settings["widget_relay_off_reason"] = reason
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers())

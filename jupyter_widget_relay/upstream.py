@@ -67,10 +67,11 @@ FALLBACKS = {
         "the warning that c.WidgetRelay.zmq_max_sockets came too late counts running kernels, "
         "not the ZMQ context's sockets"
     ),
-    "widget-registry": ("saved widget state keeps every trait (class defaults are not left out)"),
-    "connection-hooks": "the relay is off; browsers talk to the kernels as without it",
-    "gateway-read-loop": "the relay is off; browsers talk to the kernels as without it",
+    "widget-registry": "saved widget state keeps every trait (class defaults are not left out)",
 }
+FALLBACKS.update(
+    dict.fromkeys(REFUSING, "the relay is off; browsers talk to the kernels as without it")
+)
 
 _unusable: set[str] = set()  # checks that failed at the last load
 _checked: set[str] = set()  # checks run since the last load
@@ -91,6 +92,10 @@ class Report:
     @property
     def refused(self) -> list[str]:
         return [name for name in self.problems if name in REFUSING]
+
+    def off_reason(self) -> str:
+        problems = "; ".join(self.problems[name] for name in self.refused)
+        return f"{problems} (supported: {SUPPORTED_VERSIONS})"
 
 
 def _params(function: Any) -> list[str]:
@@ -151,13 +156,6 @@ def write_frame(protocol: Any, frame: bytes | str) -> Future[None] | None:
 
 # -- jupyter_server: the stock connection's iopub rate limit -------------------------------
 
-RATE_WINDOW_TRAITS = (
-    "_iopub_window_msg_count",
-    "_iopub_window_byte_count",
-    "_iopub_msgs_exceeded",
-    "_iopub_data_exceeded",
-    "_iopub_window_byte_queue",
-)
 RATE_WINDOW_EMPTY: dict[str, Any] = {
     "_iopub_window_byte_queue": [],
     "_iopub_window_msg_count": 0,
@@ -178,7 +176,7 @@ def check_iopub_rate_limit() -> str | None:
 
 def check_iopub_rate_window() -> str | None:
     cls = ZMQChannelsWebsocketConnection
-    missing = [n for n in RATE_WINDOW_TRAITS if not isinstance(getattr(cls, n, None), TraitType)]
+    missing = [n for n in RATE_WINDOW_EMPTY if not isinstance(getattr(cls, n, None), TraitType)]
     if missing:
         return f"ZMQChannelsWebsocketConnection has no {', '.join(missing)}"
     return None
