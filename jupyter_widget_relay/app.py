@@ -8,6 +8,7 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Enum, Float, Int, TraitError, Type, validate
 
+from . import upstream
 from .connection import RelayWebsocketConnection
 from .contents_saves import contents_handlers
 from .deployment import (
@@ -217,6 +218,7 @@ class WidgetRelay(ExtensionApp):
     def _link_jupyter_server_extension(self, serverapp: Any) -> None:
         # jupyter_server logs and ignores exceptions from extensions; a wrong setting must
         # stop the server instead of silently serving widgets without the relay.
+        # (A private method of ExtensionApp: upstream.check_extension_link.)
         try:
             super()._link_jupyter_server_extension(serverapp)
         except TraitError as error:
@@ -303,13 +305,17 @@ class WidgetRelay(ExtensionApp):
                 f"kernels run behind a gateway ({gateway}) and "
                 "c.WidgetRelay.follow_gateway_kernels is False"
             )
-            self.log.warning(
-                "widget relay: off, %s. Browsers talk to the kernels as without the relay.",
-                reason,
-            )
-            self.relay_manager = None
-            self.settings["widget_relay_manager"] = None
-            self.settings["widget_relay_off_reason"] = reason
+            self._stay_off(reason)
+            return
+        checked = upstream.check_all(
+            serverapp,
+            self.log,
+            gateway=gateway is not None,
+            save_state=self.save_widget_state != "none",
+            zmq_sockets=gateway is None and self.zmq_max_sockets != 0,
+        )
+        if checked.refused:
+            self._stay_off(checked.off_reason(), warn=False)  # check_all said why
             return
         connection_class = self.gateway_connection_class if gateway else self.connection_class
         if gateway is not None:
@@ -345,13 +351,24 @@ class WidgetRelay(ExtensionApp):
         self.widget_state_persistence = WidgetStatePersistence.install(
             serverapp,
             self.relay_manager,
-            mode=self.save_widget_state,
+            # without knowing who saves, a read-only user's save would get kernels' state
+            mode="none" if "contents-saves" in checked.problems else self.save_widget_state,
             max_bytes=self.saved_state_max_bytes,
             log=self.log,
         )
         self.settings["widget_state_persistence"] = self.widget_state_persistence
         self.settings["kernel_websocket_connection_class"] = connection_class
         self.log.info("widget relay: enabled")
+
+    def _stay_off(self, reason: str, warn: bool = True) -> None:
+        if warn:
+            self.log.warning(
+                "widget relay: off, %s. Browsers talk to the kernels as without the relay.",
+                reason,
+            )
+        self.relay_manager = None
+        self.settings["widget_relay_manager"] = None
+        self.settings["widget_relay_off_reason"] = reason
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers())

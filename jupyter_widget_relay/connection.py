@@ -7,8 +7,8 @@ from typing import Any
 
 import zmq
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
-from tornado import web
 
+from . import upstream
 from .browser_requests import RelayedRequests
 from .core import wire
 from .core.messages import Envelope
@@ -22,7 +22,15 @@ class RelayWebsocketConnection(RelayedRequests, ZMQChannelsWebsocketConnection):
     subscription (one total order for all clients, widget messages never rate limited)
     and widget requests are answered from the relay's table."""
 
+    # jupyter_server's connect() does the rest: the kernel manager's connection count and
+    # buffered session, the replay of a restored session's replies, the restart callbacks
+    # and the open-sockets registry. These hooks are what differs.
+
     def create_stream(self) -> None:
+        """Open shell, control and stdin only: iopub comes from the relay."""
+        if self._link is None:
+            super().create_stream()  # type: ignore[no-untyped-call]
+            return
         identity = self.session.bsession
         for channel in OWN_CHANNELS:
             stream = getattr(self.kernel_manager, "connect_" + channel)(identity=identity)
@@ -30,59 +38,36 @@ class RelayWebsocketConnection(RelayedRequests, ZMQChannelsWebsocketConnection):
             self.channels[channel] = stream
 
     def nudge(self) -> asyncio.Future[None]:
+        """Wait for the relay's iopub subscription (stock's nudge watches its own iopub)."""
+        if self._link is None:
+            return super().nudge()
         return asyncio.ensure_future(self._wait_for_link())
 
     def connect(self) -> asyncio.Future[None] | None:  # type: ignore[override]
         manager = self.relay_manager
         if manager is None:
             return super().connect()
-        mkm = self.multi_kernel_manager
-        mkm.notify_connect(self.kernel_id)
         self._link = link = manager.ensure_link(self.kernel_id)
-        buffer_info = mkm.get_buffer(self.kernel_id, self.session_key)
-        replay: list[tuple[str, list[bytes]]] = []
-        backlog: list[Envelope] = []
-        if buffer_info and buffer_info["session_key"] == self.session_key:
-            self.log.info("Restoring connection for %s", self.session_key)
-            if mkm.ports_changed(self.kernel_id):
-                for stream in buffer_info["channels"].values():
-                    if not stream.closed():
-                        stream.close()
-                self.create_stream()
-            else:
-                self.channels = buffer_info["channels"]
-            replay = buffer_info["buffer"]
-            backlog = link.unpark(self.session_key)
-        else:
+        # Stock restores the session whose messages the kernel manager buffers; the relay
+        # then hands this browser the iopub it kept for that session, else forgets it.
+        restoring = (
+            upstream.buffered_session(self.multi_kernel_manager, self.kernel_id) == self.session_key
+        )
+        if not restoring:
             link.discard_parked()
-            try:
-                self.create_stream()
-            except web.HTTPError as error:
-                self.log.error("Error opening stream: %s", error)
-                for stream in self.channels.values():
-                    if not stream.closed():
-                        stream.close()
-                self.disconnect()
-                return None
+        connected = super().connect()
+        if connected is None:  # no streams: stock closed the connection
+            return None
+        backlog = link.unpark(self.session_key) if restoring else []
+        # Before the loop turns (no iopub can arrive in between) and before the nudge
+        # resolves, as stock subscribes its own iopub.
         self._port = WebsocketPort(self, manager.limits.max_pending_bytes_per_client)
         link.relay.attach(self._port, backlog)
-        mkm.add_restart_callback(self.kernel_id, self.on_restart_failed, "dead")
-        connected = self.nudge()
-
-        def subscribe(_: Any) -> None:
-            for channel, msg_list in replay:
-                stream = self.channels.get(channel)
-                if stream is not None:
-                    self.handle_outgoing_message(stream, msg_list)
-            for stream in self.channels.values():
-                stream.on_recv_stream(self.handle_outgoing_message)
-
-        connected.add_done_callback(subscribe)
-        ZMQChannelsWebsocketConnection._open_sockets.add(self)
         return connected
 
     def on_kernel_restarted(self) -> None:
-        """The relay tells every client about restarts, once, in stream order."""
+        """The relay tells every client about restarts, once, in stream order (stock
+        registers this callback and would send each client a second status)."""
 
     def disconnect(self) -> None:  # type: ignore[override]
         link, port = self._link, self._port
@@ -94,16 +79,11 @@ class RelayWebsocketConnection(RelayedRequests, ZMQChannelsWebsocketConnection):
         if port is not None:
             port.closed = True
             link.relay.detach(port)
-        if self.kernel_id in self.multi_kernel_manager:
-            self.multi_kernel_manager.remove_restart_callback(
-                self.kernel_id, self.on_restart_failed, "dead"
-            )
         self._deliver_accepted()
         super().disconnect()  # type: ignore[no-untyped-call]
-        buffers = getattr(self.multi_kernel_manager, "_kernel_buffers", {})
         keep = port is not None and not port.too_slow  # a slow client reloads from a snapshot
-        info = buffers.get(self.kernel_id) if keep else None
-        if info is not None and info.get("session_key") == self.session_key:
+        buffered = upstream.buffered_session(self.multi_kernel_manager, self.kernel_id)
+        if keep and buffered == self.session_key:
             link.park(self.session_key)
 
     def _deliver_accepted(self) -> None:

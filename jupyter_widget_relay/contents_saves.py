@@ -30,6 +30,9 @@ SAVE_REQUEST: ContextVar[SaveRequest | None] = ContextVar("widget_relay_save", d
 
 
 class SavingContentsHandler(ContentsHandler):
+    # ``_save`` and ``_upload`` are private methods of ContentsHandler: checked at load
+    # (upstream.check_contents_saves); without them no widget state is written.
+
     async def _save(self, model: Any, path: str) -> None:
         await self._within_request(super()._save, model, path)
 

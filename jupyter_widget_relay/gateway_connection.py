@@ -123,7 +123,9 @@ class RelayGatewayWebSocketConnection(RelayedRequests, GatewayWebSocketConnectio
     async def _read_messages(self) -> None:
         """Stock's reading loop (jupyter_server's private ``_read_messages``, overridden
         here), except that binary frames stay bytes: stock decodes every frame as UTF-8,
-        which fails for a message with buffers and ends the loop."""
+        which fails for a message with buffers and ends the loop. Checked at load
+        (upstream.check_gateway_read_loop): without it the relay stays off behind a
+        gateway."""
         while self.ws is not None and not self.disconnected:
             message = None
             try:

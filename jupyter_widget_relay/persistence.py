@@ -32,6 +32,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import upstream
 from .contents_saves import SAVE_REQUEST
 from .core.notebook_kernels import NotebookKernels
 from .core.saved_state import (
@@ -327,8 +328,7 @@ class WidgetStatePersistence:
         await; both read this same table)."""
         manager = self.session_manager
         try:
-            manager.cursor  # noqa: B018 - creates the session table on first use
-            rows = manager.connection.execute("SELECT path, kernel_id FROM session").fetchall()
+            rows = upstream.session_rows(manager)
         except (AttributeError, sqlite3.Error) as error:
             self._warn_once(
                 "sessions",

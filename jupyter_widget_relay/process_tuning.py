@@ -10,6 +10,8 @@ from typing import Any
 
 import zmq
 
+from . import upstream
+
 STARTUP_SETTLE_S = 1.0  # seconds after the extension starts: other extensions finish theirs
 
 
@@ -32,9 +34,7 @@ def raise_zmq_socket_cap(kernel_manager: Any, wanted: int, log: logging.Logger) 
     context = getattr(kernel_manager, "context", None) if wanted else None
     if context is None:
         return
-    existing = len(getattr(context, "_sockets", None) or ()) or len(
-        kernel_manager.list_kernel_ids()
-    )
+    existing = upstream.zmq_socket_count(context) or len(kernel_manager.list_kernel_ids())
     try:
         before = context.get(zmq.MAX_SOCKETS)
         if before != wanted:

@@ -19,6 +19,7 @@ from typing import Any
 
 from jupyter_core.utils import ensure_async
 
+from . import upstream
 from .core.saved_state import WIDGET_STATE_MIME, Document, document_of
 
 CONTENTS_SCHEMA = "https://events.jupyter.org/jupyter_server/contents_service/v1"
@@ -39,8 +40,7 @@ class StoredState:
         self._reading: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._warned = False
-        get_os_path = getattr(contents_manager, "_get_os_path", None)
-        self._os_path = get_os_path if callable(get_os_path) else None
+        self._os_path = upstream.os_path_reader(contents_manager)
         self.read_ahead = self._os_path is None and inspect.iscoroutinefunction(
             contents_manager.get
         )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any
 
 from tornado.iostream import StreamClosedError
-from tornado.websocket import WebSocketClosedError, WebSocketProtocol13
+from tornado.websocket import WebSocketClosedError
 
+from . import upstream
 from .core import wire
 from .core.messages import COMM_MSG_TYPES, Envelope
 from .core.outbox import Outbox
@@ -22,18 +23,6 @@ if TYPE_CHECKING:
 
 # iopub types stock's _limit_rate lets through without counting them (see WebsocketPort)
 UNLIMITED_IOPUB_TYPES = COMM_MSG_TYPES | {"status", "comm_open", "execute_input"}
-
-
-def _plain_frames(protocol: Any) -> TypeGuard[WebSocketProtocol13]:
-    """Whether frames can go to this tornado websocket protocol without write_message:
-    RFC 6455 (WebSocketProtocol13) without permessage-deflate, with the internals that
-    write_message itself uses. Anything else (compression, another tornado) falls back."""
-    return (
-        isinstance(protocol, WebSocketProtocol13)
-        and getattr(protocol, "_compressor", True) is None
-        and hasattr(protocol, "_write_frame")
-        and hasattr(protocol, "_message_bytes_out")
-    )
 
 
 class WebsocketPort:
@@ -93,27 +82,14 @@ class WebsocketPort:
             if msg_type == "status" and envelope.content.get("execution_state") == "idle":
                 self._reset_rate_window()
             return False
-        connection: Any = self._connection  # only a ZMQ connection limits rates
         summary = {"header": envelope.header, "parent_header": envelope.parent_header}
-        return bool(connection._limit_rate("iopub", summary, wire.parts_of(envelope)))
+        return upstream.rate_limited(self._connection, summary, wire.parts_of(envelope))
 
     def _reset_rate_window(self) -> None:
         """What stock's ``_limit_rate`` does on an idle status, skipped when nothing was
         counted since the last reset (the usual case: assigning the traitlets costs more
         than the check)."""
-        connection: Any = self._connection
-        if (
-            connection._iopub_window_byte_queue
-            or connection._iopub_window_msg_count
-            or connection._iopub_window_byte_count
-            or connection._iopub_msgs_exceeded
-            or connection._iopub_data_exceeded
-        ):
-            connection._iopub_window_byte_queue = []
-            connection._iopub_window_msg_count = 0
-            connection._iopub_window_byte_count = 0
-            connection._iopub_msgs_exceeded = False
-            connection._iopub_data_exceeded = False
+        upstream.reset_rate_window(self._connection)
 
     @property
     def pending_bytes(self) -> int:
@@ -121,19 +97,10 @@ class WebsocketPort:
 
     def _write(self, frame: bytes | str, size: int) -> None:
         handler = self._connection.websocket_handler
-        binary = isinstance(frame, bytes)
         try:
-            protocol = handler.ws_connection
-            if _plain_frames(protocol):
-                # What WebSocketProtocol13.write_message does, minus the coroutine and
-                # task it wraps around every write: one frame, the stream's own future.
-                if protocol.is_closing():
-                    raise WebSocketClosedError()
-                data = frame if isinstance(frame, bytes) else frame.encode()
-                protocol._message_bytes_out += len(data)
-                future = protocol._write_frame(True, 0x2 if binary else 0x1, data)
-            else:
-                future = handler.write_message(frame, binary=binary)
+            future = upstream.write_frame(handler.ws_connection, frame)
+            if future is None:
+                future = handler.write_message(frame, binary=isinstance(frame, bytes))
         except (WebSocketClosedError, StreamClosedError):
             self.closed = True
             return

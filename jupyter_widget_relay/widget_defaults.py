@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
+from . import upstream
+
 log = logging.getLogger(__name__)
 
 _UNKNOWN = object()
@@ -59,12 +61,8 @@ def _leaves(tree: Any) -> Iterator[Any]:
 @lru_cache(maxsize=1)
 def _registered() -> dict[tuple[str, str, str, str], dict[str, Any]]:
     """(model module, model module version, model name, view name) -> trait defaults."""
-    try:
-        from ipywidgets.widgets.widget import _registry
-    except ImportError:  # pragma: no cover - ipywidgets is a dependency
-        return {}
     found: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-    for module, versions in getattr(_registry, "_registry", {}).items():
+    for module, versions in (upstream.widget_registry() or {}).items():
         for names in versions.values():
             for model_name, views in names.items():
                 for cls in _leaves(views):

@@ -68,6 +68,13 @@ def status_seen(client: KernelClient, states: tuple[str, ...], since: int) -> bo
     )
 
 
+def restarting_statuses(client: KernelClient, since: int) -> int:
+    return sum(
+        m["header"]["msg_type"] == "status" and m["content"].get("execution_state") == "restarting"
+        for m in client.messages[since:]
+    )
+
+
 def is_child_of(message: Message, request: Message) -> bool:
     return bool(message["parent_header"].get("msg_id") == request["header"]["msg_id"])
 
@@ -146,6 +153,9 @@ async def test_sigkill_mid_update_stream(
     await fresh.execute("import ipywidgets as W\nt = W.Text('new')", timeout=KERNEL_TIMEOUT)
     states = state_of(await b.request_states(REPLY_TIMEOUT))
     assert [state.get("value") for state in states.values() if "value" in state] == ["new"]
+    # once per client, from the relay (stock's restart callback would send a second one)
+    for client, mark in ((a, mark_a), (b, mark_b)):
+        assert restarting_statuses(client, mark) == 1, client.messages[mark:]
     await no_stuck_tasks(relay_manager)
     assert not server_errors(caplog), server_errors(caplog)
     assert len(relay_warnings(caplog)) < 5, relay_warnings(caplog)
