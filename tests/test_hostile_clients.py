@@ -25,7 +25,7 @@ from jupyter_widget_relay.core import wire
 from jupyter_widget_relay.core.messages import new_header
 
 from .client import KernelClient, is_idle_after, state_of
-from .test_fuzz_core import random_legacy_frame, random_v1_frame
+from .core.hostile_frames import random_legacy_frame, random_v1_frame
 
 SETUP = (
     "import ipywidgets as W\n"

@@ -1,7 +1,9 @@
-"""The pure core keeps the kernel the authority: verdicts, identity, values, isolation."""
+"""core/relay.py: routing between kernel and clients, and the kernel kept the authority
+(verdicts, identity, values, isolation)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import given, settings
@@ -12,7 +14,8 @@ from jupyter_widget_relay.core.messages import Envelope, comm_msg, compose
 from jupyter_widget_relay.core.relay import KernelRelay
 from jupyter_widget_relay.core.verdict import Answered, Forward, Held, Refused
 
-from .simulation import Frontend, header, receive, world
+from .helpers import kernel_open, model_state
+from .simulation import KERNEL_SESSION, Frontend, forwards, header, receive, world
 
 
 class Port:
@@ -294,3 +297,136 @@ def test_a_state_check_never_takes_an_output_models_outputs_back() -> None:
     queue.rotate(-[w.content["data"]["method"] for w in queue].index("request_state"))
     kernel.process_next("relay")  # the kernel answers with its (empty) outputs
     assert relay.table.get("out").state["outputs"][0]["text"] == "captured\\n"
+
+
+def test_relay_routes_kernel_messages_to_all_and_snapshots_to_one() -> None:
+    relay = KernelRelay("k")
+    a, b = Port("a"), Port("b")
+    relay.attach(a)
+    relay.attach(b)
+    kernel_open(relay, "m", value=1)
+    assert len(a.sent) == len(b.sent) == 1
+    control = Envelope(
+        header("comm_open", "a"),
+        {},
+        content={"comm_id": "ctl", "target_name": "jupyter.widget.control", "data": {}},
+    )
+    assert forwards(relay, a, control) is False
+    request = Envelope(
+        header("comm_msg", "a"),
+        {},
+        content={"comm_id": "ctl", "data": {"method": "request_states"}},
+    )
+    assert forwards(relay, a, request) is False
+    reply, release = a.sent[-2:]
+    assert release.content == {"execution_state": "idle"}, "the request's future completes"
+    assert release.parent_header["msg_id"] == request.msg_id
+    assert release.parent_header["msg_type"] == "comm_info_request", "an untracked type"
+    assert reply.content["data"]["method"] == "update_states"
+    assert reply.parent_header["msg_id"] == request.msg_id
+    assert reply.header["session"] == KERNEL_SESSION, "frontends drop other sessions' messages"
+    assert len(b.sent) == 1
+    close = Envelope(header("comm_close", "a"), {}, content={"comm_id": "ctl", "data": {}})
+    assert forwards(relay, a, close) is False
+    per_model = Envelope(
+        header("comm_msg", "b"), {}, content={"comm_id": "m", "data": {"method": "request_state"}}
+    )
+    assert forwards(relay, b, per_model) is False
+    assert b.sent[-1].msg_type == "status"
+    assert b.sent[-2].content["data"] == {
+        "method": "update",
+        "state": model_state(value=1),
+        "buffer_paths": [],
+    }
+
+
+def test_unknown_comms_and_custom_messages_pass_through() -> None:
+    relay = KernelRelay("k")
+    a = Port("a")
+    relay.attach(a)
+    kernel_open(relay, "m")
+    custom = Envelope(
+        header("comm_msg", "a"),
+        {},
+        content={"comm_id": "m", "data": {"method": "custom", "content": {}}},
+    )
+    assert forwards(relay, a, custom) is True
+    other = Envelope(header("comm_msg", "a"), {}, content={"comm_id": "zzz", "data": {}})
+    assert forwards(relay, a, other) is True
+    version = relay.table.get("m").version
+    relay.handle_kernel_message(
+        comm_msg("m", {"method": "custom", "content": {"x": 1}}, session=KERNEL_SESSION)
+    )
+    assert relay.table.get("m").version == version
+    assert a.sent[-1].content["data"]["method"] == "custom"
+
+
+def test_malformed_client_widget_message_is_rejected_and_counted() -> None:
+    relay = KernelRelay("k")
+    a, b = Port("a"), Port("b")
+    relay.attach(a)
+    relay.attach(b)
+    kernel_open(relay, "m", value=1)
+    bad = Envelope(
+        header("comm_msg", "a"),
+        {},
+        content={
+            "comm_id": "m",
+            "data": {"method": "update", "state": {"value": 2}, "buffer_paths": [["value", 9]]},
+        },
+    )
+    assert forwards(relay, a, bad) is False
+    assert relay.counters["rejected", "client", "malformed"] == 1
+    assert relay.table.get("m").state["value"] == 1
+    assert len(b.sent) == 1
+
+
+def test_client_closing_a_widget_it_opened_tells_peers() -> None:
+    relay = KernelRelay("k")
+    a, b = Port("a"), Port("b")
+    relay.attach(a)
+    relay.attach(b)
+    opened = Envelope(
+        header("comm_open", "a"),
+        {"version": "2.1.0"},
+        content={
+            "comm_id": "m",
+            "target_name": "jupyter.widget",
+            "data": {"state": model_state(), "buffer_paths": []},
+        },
+    )
+    assert forwards(relay, a, opened) is True
+    assert "m" in relay.table and not relay.table.get("m").opened_by_kernel
+    close = Envelope(header("comm_close", "a"), {}, content={"comm_id": "m", "data": {}})
+    assert forwards(relay, a, close) is True
+    assert "m" not in relay.table
+    assert [m.msg_type for m in b.sent] == ["comm_open", "comm_close"] and not a.sent
+
+
+def test_a_client_cannot_close_a_model_the_kernel_opened() -> None:
+    """JupyterLab closes every comm it has no handler for: one page without a widget
+    manager must not end the kernel's widget for everyone."""
+    relay = KernelRelay("k")
+    a, b = Port("a"), Port("b")
+    relay.attach(a)
+    relay.attach(b)
+    kernel_open(relay, "m")
+    close = Envelope(header("comm_close", "a"), {}, content={"comm_id": "m", "data": {}})
+    assert forwards(relay, a, close) is False
+    assert "m" in relay.table
+    assert [m.msg_type for m in b.sent] == ["comm_open"]
+    assert relay.counters["rejected", "client", "kernel_model"] == 1
+    notice = [m for m in a.sent if m.msg_type == "stream"]
+    assert "opened by the kernel" in notice[0].content["text"]
+
+
+def test_reset_forgets_models_and_marks_changes() -> None:
+    calls = []
+    relay = KernelRelay("k", on_dirty=lambda: calls.append(1))
+    kernel_open(relay, "m")
+    models, _ = relay.take_changes()
+    assert models == {"m"} and calls == [1]
+    relay.reset()
+    assert len(relay.table) == 0
+    assert relay.take_changes()[0] == {"m"}
+    json.dumps(relay.summary())
