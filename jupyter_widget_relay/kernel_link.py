@@ -105,6 +105,10 @@ class KernelLink:
         # kernel this link may have begun to follow after it made widgets.
         self._seed = seed
         self._seed_when_ready = False
+        # After a restart: the msg_ids of the relay's own kernel_info_requests, the only
+        # iopub messages that prove the subscription reaches the new kernel (the old one's
+        # last statuses may still arrive after its shutdown_reply). None: any message does.
+        self._proof_ids: set[str] | None = None
         self._allow_tracebacks = allow_tracebacks
         self._traceback_message = traceback_message
         self._log = log
@@ -127,6 +131,7 @@ class KernelLink:
         self.ready.clear()
         self.relay.kernel_info = None
         self._seed_when_ready = self._seed and not restarted
+        self._proof_ids = set() if restarted else None
         self.channel.open(
             ChannelEvents(
                 on_iopub=self._on_iopub,
@@ -156,6 +161,8 @@ class KernelLink:
             if self.ready.is_set() or self.closed or self.lost is not None:
                 return
             request = self.session.msg("kernel_info_request")
+            if self._proof_ids is not None:
+                self._proof_ids.add(request["header"]["msg_id"])
             if self.channel.send(request):  # no client asked: its statuses go to none of them
                 self.relay.route_status(request["header"]["msg_id"], RELAY_OWN_REQUEST)
             try:
@@ -180,9 +187,18 @@ class KernelLink:
         except MessageError as error:
             self._log.debug("widget relay: unreadable shell reply: %s", error)
 
+    def _proves_live(self, envelope: Envelope) -> bool:
+        if self._proof_ids is None:
+            return True
+        if envelope.parent_header.get("msg_id") not in self._proof_ids:
+            return False
+        self._proof_ids = None
+        return True
+
     def _on_iopub(self, envelope: Envelope) -> None:
-        self.ready.set()
-        self._settled.set()
+        if not self.ready.is_set() and self._proves_live(envelope):
+            self.ready.set()
+            self._settled.set()
         if self._seed_when_ready:
             self._seed_when_ready = False
             self.relay.begin_seeding()
@@ -271,6 +287,7 @@ class KernelLink:
             # Until it is shown live, clients' requests wait (see the connection's hold).
             self.ready.clear()
             self.relay.kernel_info = None
+            self._proof_ids = set()
             self._spawn(self._nudge(force=True))
             return
         self.open(restarted=True)
