@@ -11,6 +11,7 @@ from traitlets import Bool, Enum, Float, Int, TraitError, Type, validate
 from . import upstream
 from .connection import RelayWebsocketConnection
 from .contents_saves import contents_handlers
+from .core import close_codes
 from .deployment import (
     OFF_BEHIND_GATEWAY,
     behind_gateway_warning,
@@ -168,8 +169,8 @@ class WidgetRelay(ExtensionApp):
         help=(
             "Bytes that may wait for one slow browser (written but not yet sent, plus queued "
             "after coalescing widget updates). Past it, or for one message larger than it, "
-            "the relay closes that connection with code 4008 and the browser reloads from a "
-            "fresh snapshot when it reconnects. "
+            f"the relay closes that connection with code {close_codes.CLIENT_TOO_SLOW} and the "
+            "browser reloads from a fresh snapshot when it reconnects. "
             "Default 67108864 (64 MiB); 0 = no limit."
         ),
     )

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_widget_relay.core import wire
+from jupyter_widget_relay.core import close_codes, wire
 from jupyter_widget_relay.core.messages import new_header
 
 from .client import KernelClient, is_idle_after, state_of
@@ -310,7 +310,7 @@ def stock_404(record: logging.LogRecord) -> bool:
 async def test_events_socket_for_unknown_kernel_closes_cleanly(jp_ws_fetch: Any) -> None:
     ws = await jp_ws_fetch("api", "widget-relay", "kernels", "no-such-kernel", "events")
     assert await asyncio.wait_for(ws.read_message(), REPLY_TIMEOUT) is None
-    assert ws.close_code == 4004
+    assert ws.close_code == close_codes.UNKNOWN_KERNEL
 
 
 async def test_client_chosen_msg_types_do_not_grow_counters(
