@@ -257,11 +257,11 @@ class WidgetRelay(ExtensionApp):
         config=True,
         help=(
             "Once the server has started, exempt the objects it holds then (modules, "
-            "classes, configuration: a few hundred thousand) from Python's garbage "
-            "collector (gc.freeze()). With hundreds of browsers per server, each full "
-            "collection otherwise pauses every kernel's fan-out for 0.2-0.4 s (measured with "
-            "500-600 browsers); frozen, it skips them. Default True; False leaves the "
-            "garbage collector alone."
+            "classes, configuration) from Python's garbage collector (gc.freeze()). A full "
+            "collection walks every tracked object while the event loop waits, so with many "
+            "browsers per server each one otherwise pauses every kernel's fan-out; frozen, "
+            "collections walk only what came later. "
+            "Default True; False leaves the garbage collector alone."
         ),
     )
 
