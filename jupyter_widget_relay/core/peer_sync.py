@@ -1,6 +1,6 @@
 """Peer sync: fan a client's update out at once, then converge on what the kernel decides.
 
-The per-trait state machine is in ``sync.TraitSync``; this module routes messages to it
+The per-trait state machine is in ``trait_sync.TraitSync``; this module routes messages to it
 and sends what it concludes (the sender's echo, synthesized echoes, corrections).
 """
 
@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 from .buffers import TraitValue, join_state
 from .messages import Envelope, JSONDict, comm_msg
-from .sync import Pending, TraitSync
 from .table import WidgetModel, WidgetTable
+from .trait_sync import Pending, TraitSync
 
 
 class SyncHost(Protocol):
