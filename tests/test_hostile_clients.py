@@ -317,7 +317,7 @@ async def test_client_chosen_msg_types_do_not_grow_counters(
     start_kernel: Any, connect: Any, relay_manager: Any, jp_fetch: Any
 ) -> None:
     """Regression test for a connection.py bug (fixed): handle_incoming_message counted
-    every parsed client message as ``relay.count("from_client", msg_type)`` with the
+    every parsed client message as ``relay.count_message("from_client", msg_type)`` with the
     client's own msg_type, and metrics.RelayCollector exports those keys as the
     ``msg_type`` label of ``jupyter_widget_relay_messages``. A client that sent messages
     with made-up types (each one is also forwarded to the kernel, which ignores it) grew
