@@ -11,6 +11,7 @@ from traitlets import Bool, Enum, Float, Int, TraitError, Type, validate
 from . import upstream
 from .connection import RelayWebsocketConnection
 from .contents_saves import contents_handlers
+from .core import close_codes
 from .deployment import (
     OFF_BEHIND_GATEWAY,
     behind_gateway_warning,
@@ -168,8 +169,8 @@ class WidgetRelay(ExtensionApp):
         help=(
             "Bytes that may wait for one slow browser (written but not yet sent, plus queued "
             "after coalescing widget updates). Past it, or for one message larger than it, "
-            "the relay closes that connection with code 4008 and the browser reloads from a "
-            "fresh snapshot when it reconnects. "
+            f"the relay closes that connection with code {close_codes.CLIENT_TOO_SLOW} and the "
+            "browser reloads from a fresh snapshot when it reconnects. "
             "Default 67108864 (64 MiB); 0 = no limit."
         ),
     )
@@ -256,11 +257,11 @@ class WidgetRelay(ExtensionApp):
         config=True,
         help=(
             "Once the server has started, exempt the objects it holds then (modules, "
-            "classes, configuration: a few hundred thousand) from Python's garbage "
-            "collector (gc.freeze()). With hundreds of browsers per server, each full "
-            "collection otherwise pauses every kernel's fan-out for 0.2-0.4 s (measured with "
-            "500-600 browsers); frozen, it skips them. Default True; False leaves the "
-            "garbage collector alone."
+            "classes, configuration) from Python's garbage collector (gc.freeze()). A full "
+            "collection walks every tracked object while the event loop waits, so with many "
+            "browsers per server each one otherwise pauses every kernel's fan-out; frozen, "
+            "collections walk only what came later. "
+            "Default True; False leaves the garbage collector alone."
         ),
     )
 

@@ -15,6 +15,8 @@ from prometheus_client import REGISTRY, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .core.counters import ACTED, DIRECTIONS, REJECTED
+
 LATENCY_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
 
 SNAPSHOT_SECONDS = Histogram(
@@ -91,11 +93,11 @@ class RelayCollector(Collector):
             labels=["action"],
         )
         for counted, value in sorted(self._counters().items()):
-            if counted[0] in ("from_kernel", "from_client") and len(counted) == 2:
+            if counted[0] in DIRECTIONS and len(counted) == 2:
                 messages.add_metric([counted[0], counted[1]], value)
-            elif counted[0] == "rejected" and len(counted) == 3:
+            elif counted[0] == REJECTED and len(counted) == 3:
                 rejections.add_metric([counted[1], counted[2]], value)
-            elif counted[0] == "relay" and len(counted) == 2:
+            elif counted[0] == ACTED and len(counted) == 2:
                 actions.add_metric([counted[1]], value)
         yield from (messages, rejections, actions)
 

@@ -9,7 +9,7 @@ from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError
 
 from . import upstream
-from .core import wire
+from .core import close_codes, wire
 from .core.messages import COMM_MSG_TYPES, Envelope
 from .core.outbox import Outbox
 
@@ -147,7 +147,8 @@ class WebsocketPort:
             # Leave the stream now: the close handshake with a stalled peer can take seconds.
             link.relay.detach(self)
         self._connection.websocket_handler.close(
-            4008, "widget relay: client too slow (max_pending_bytes_per_client); reconnect"
+            close_codes.CLIENT_TOO_SLOW,
+            "widget relay: client too slow (max_pending_bytes_per_client); reconnect",
         )
 
     def abort(self) -> None:
@@ -155,7 +156,8 @@ class WebsocketPort:
         self.closed = True
         self.outbox.clear()
         self._connection.websocket_handler.close(
-            1011, "widget relay: a message could not be sent to this client; reconnect"
+            close_codes.SEND_FAILED,
+            "widget relay: a message could not be sent to this client; reconnect",
         )
 
     def describe(self) -> dict[str, str]:

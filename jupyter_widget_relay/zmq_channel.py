@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from jupyter_client.session import Session
 
-from .core.messages import MessageError
+from .core.messages import Envelope, MessageError
 from .core.wire import envelope_from_parts
 from .kernel_channel import ChannelEvents, Message
 
@@ -57,18 +58,20 @@ class ZmqKernelChannel:
 
     def _on_iopub(self, msg_list: list[bytes]) -> None:
         assert self._events is not None
-        try:
-            envelope = envelope_from_parts("iopub", self._parts(msg_list))
-        except (MessageError, ValueError) as error:
-            self._events.on_unreadable("iopub", str(error))
-            return
-        self._events.on_iopub(envelope)
+        self._receive("iopub", msg_list, self._events.on_iopub)
 
     def _on_shell(self, msg_list: list[bytes]) -> None:
         assert self._events is not None
+        self._receive("shell", msg_list, self._events.on_shell_reply)
+
+    def _receive(
+        self, channel: str, msg_list: list[bytes], deliver: Callable[[Envelope], None]
+    ) -> None:
+        """Hand one message from ``channel`` to ``deliver``, or report it as unreadable."""
+        assert self._events is not None
         try:
-            envelope = envelope_from_parts("shell", self._parts(msg_list))
+            envelope = envelope_from_parts(channel, self._parts(msg_list))
         except (MessageError, ValueError) as error:
-            self._events.on_unreadable("shell", str(error))
+            self._events.on_unreadable(channel, str(error))
             return
-        self._events.on_shell_reply(envelope)
+        deliver(envelope)

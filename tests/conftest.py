@@ -24,9 +24,17 @@ def relay_config() -> dict[str, Any]:
 
 
 @pytest.fixture
-def jp_server_config(relay_config: dict[str, Any]) -> dict[str, Any]:
+def server_app_config() -> dict[str, Any]:
+    """Override in a test module to add c.ServerApp.* (the relay is always enabled)."""
+    return {}
+
+
+@pytest.fixture
+def jp_server_config(
+    relay_config: dict[str, Any], server_app_config: dict[str, Any]
+) -> dict[str, Any]:
     return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_widget_relay": True}},
+        "ServerApp": {"jpserver_extensions": {"jupyter_widget_relay": True}, **server_app_config},
         "WidgetRelay": relay_config,
     }
 

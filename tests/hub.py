@@ -35,7 +35,13 @@ from typing import Any
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-from .browser.lab import LABEXTENSION_NAME, LOCAL_LABEXTENSION, _user_settings, free_port
+from .browser.lab import (
+    LABEXTENSION_NAME,
+    LOCAL_LABEXTENSION,
+    _user_settings,
+    free_port,
+    notebook_json,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROXY_PACKAGE = "configurable-http-proxy"
@@ -317,28 +323,7 @@ class Hub:
         )
 
     def write_notebook(self, owner: str, path: str, sources: Sequence[str]) -> str:
-        notebook = {
-            "nbformat": 4,
-            "nbformat_minor": 5,
-            "metadata": {
-                "kernelspec": {
-                    "name": "python3",
-                    "display_name": "Python 3 (ipykernel)",
-                    "language": "python",
-                }
-            },
-            "cells": [
-                {
-                    "cell_type": "code",
-                    "id": uuid.uuid4().hex[:8],
-                    "metadata": {},
-                    "execution_count": None,
-                    "outputs": [],
-                    "source": source,
-                }
-                for source in sources
-            ],
-        }
+        notebook = notebook_json(sources)
         code, body = self.user_api(
             owner,
             "PUT",

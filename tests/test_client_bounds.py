@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from jupyter_widget_relay.core import close_codes
+
 from .client import is_idle_after
 from .test_kernel_authority import eventually
 
@@ -69,7 +71,7 @@ async def test_one_frame_over_the_pending_limit_closes_the_client(
     await a.execute("import ipywidgets as W\nt = W.Text('small')")
     a.start_execute(f"t.value = 'x' * {PENDING + 1}")
     await eventually(lambda: a.closed, timeout=20)
-    assert a.ws.close_code == 4008
+    assert a.ws.close_code == close_codes.CLIENT_TOO_SLOW
     # the server goes on serving: a new client runs code, REST answers
     b = await connect(kernel_id)
     assert await b.evaluate("len(t.value)") == PENDING + 1

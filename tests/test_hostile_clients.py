@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_widget_relay.core import wire
+from jupyter_widget_relay.core import close_codes, wire
 from jupyter_widget_relay.core.messages import new_header
 
 from .client import KernelClient, is_idle_after, state_of
@@ -310,14 +310,14 @@ def stock_404(record: logging.LogRecord) -> bool:
 async def test_events_socket_for_unknown_kernel_closes_cleanly(jp_ws_fetch: Any) -> None:
     ws = await jp_ws_fetch("api", "widget-relay", "kernels", "no-such-kernel", "events")
     assert await asyncio.wait_for(ws.read_message(), REPLY_TIMEOUT) is None
-    assert ws.close_code == 4004
+    assert ws.close_code == close_codes.UNKNOWN_KERNEL
 
 
 async def test_client_chosen_msg_types_do_not_grow_counters(
     start_kernel: Any, connect: Any, relay_manager: Any, jp_fetch: Any
 ) -> None:
     """Regression test for a connection.py bug (fixed): handle_incoming_message counted
-    every parsed client message as ``relay.count("from_client", msg_type)`` with the
+    every parsed client message as ``relay.count_message("from_client", msg_type)`` with the
     client's own msg_type, and metrics.RelayCollector exports those keys as the
     ``msg_type`` label of ``jupyter_widget_relay_messages``. A client that sent messages
     with made-up types (each one is also forwarded to the kernel, which ignores it) grew

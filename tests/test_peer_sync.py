@@ -196,14 +196,8 @@ class DenyByHeader(Authorizer):  # type: ignore[misc]
 
 
 @pytest.fixture
-def jp_server_config(relay_config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "ServerApp": {
-            "jpserver_extensions": {"jupyter_widget_relay": True},
-            "authorizer_class": DenyByHeader,
-        },
-        "WidgetRelay": relay_config,
-    }
+def server_app_config() -> dict[str, Any]:
+    return {"authorizer_class": DenyByHeader}
 
 
 async def test_user_without_execute_gets_no_state_and_no_kernel_connection(

@@ -299,6 +299,12 @@ class Notebook:
             ]
             self.cells.append(nbformat.v4.new_code_cell(source, outputs=outputs))
 
+    async def run_and_save(self, client: KernelClient, kernel_id: str, sources: list[str]) -> None:
+        """Run ``sources``, give the notebook a session on ``kernel_id``, save it over REST."""
+        await self.run(client, sources)
+        await self.session(kernel_id)
+        await self.put()
+
     def content(self, widgets: dict[str, Any] | None = None) -> dict[str, Any]:
         nb = nbformat.v4.new_notebook(cells=copy.deepcopy(self.cells))
         if widgets is not None:
@@ -376,9 +382,7 @@ async def test_rest_save_writes_referenced_state_matching_kernel(
     kernel_id = await start_kernel()
     a = await connect(kernel_id)
     nb = notebook("sample.ipynb")
-    await nb.run(a, SAMPLE)
-    await nb.session(kernel_id)
-    await nb.put()
+    await nb.run_and_save(a, kernel_id, SAMPLE)
 
     saved = nb.state()
     roots = nb.view_ids()
@@ -426,9 +430,7 @@ async def test_saving_without_kernel_keeps_stored_state(
     kernel_id = await start_kernel()
     a = await connect(kernel_id)
     nb = notebook("keep.ipynb")
-    await nb.run(a, SAMPLE[1:2])
-    await nb.session(kernel_id)
-    await nb.put()
+    await nb.run_and_save(a, kernel_id, SAMPLE[1:2])
     first = nb.stored()["metadata"]["widgets"][WIDGET_STATE_MIME]
     await a.execute("sliders[2].value = 9")
     await nb.put()
@@ -464,9 +466,7 @@ async def test_restart_then_save_writes_new_state(
     kernel_id = await start_kernel()
     a = await connect(kernel_id)
     nb = notebook("restart.ipynb")
-    await nb.run(a, SAMPLE[1:2])
-    await nb.session(kernel_id)
-    await nb.put()
+    await nb.run_and_save(a, kernel_id, SAMPLE[1:2])
     assert nb.state()
     old_views = nb.view_ids()
 
@@ -492,9 +492,7 @@ async def test_reopened_notebook_with_fresh_kernel_keeps_stored_views(
     kernel_id = await start_kernel()
     a = await connect(kernel_id)
     nb = notebook("reopen.ipynb")
-    await nb.run(a, SAMPLE[1:2])
-    await nb.session(kernel_id)
-    await nb.put()
+    await nb.run_and_save(a, kernel_id, SAMPLE[1:2])
     stored = nb.state()
     assert stored
     await jp_fetch("api", "kernels", kernel_id, method="DELETE")
@@ -522,9 +520,7 @@ async def test_renamed_notebook_still_finds_its_kernel(
     a = await connect(kernel_id)
     nb = notebook("dir/before.ipynb")
     (nb.root / "dir").mkdir()
-    await nb.run(a, SAMPLE[1:2])
-    await nb.session(kernel_id)
-    await nb.put()
+    await nb.run_and_save(a, kernel_id, SAMPLE[1:2])
     # Renamed by another client: the session still says the old path.
     await jp_fetch("api", "contents", "dir", method="PATCH", body=json.dumps({"path": "moved"}))
     nb.path = "moved/before.ipynb"
@@ -544,9 +540,7 @@ async def test_user_pre_save_hook_still_runs(
     kernel_id = await start_kernel()
     a = await connect(kernel_id)
     nb = notebook("hooked.ipynb")
-    await nb.run(a, SAMPLE[1:2])
-    await nb.session(kernel_id)
-    await nb.put()
+    await nb.run_and_save(a, kernel_id, SAMPLE[1:2])
     assert nb.stored()["metadata"]["user_hook"] is True
     assert nb.state()
 
@@ -559,9 +553,7 @@ async def test_mode_none_leaves_widget_state_alone(
     kernel_id = await start_kernel()
     a = await connect(kernel_id)
     nb = notebook("none.ipynb")
-    await nb.run(a, SAMPLE[1:2])
-    await nb.session(kernel_id)
-    await nb.put()
+    await nb.run_and_save(a, kernel_id, SAMPLE[1:2])
     assert "widgets" not in nb.stored()["metadata"]
     client_state = new_document({"c" * 32: entry({})})
     await nb.put(nb.content(widgets=client_state))
@@ -575,9 +567,7 @@ async def test_mode_all_saves_every_model(
     kernel_id = await start_kernel()
     a = await connect(kernel_id)
     nb = notebook("all.ipynb")
-    await nb.run(a, SAMPLE[1:2] + SAMPLE[3:])
-    await nb.session(kernel_id)
-    await nb.put()
+    await nb.run_and_save(a, kernel_id, SAMPLE[1:2] + SAMPLE[3:])
     everything = await a.evaluate("sorted(W.widgets.widget._instances)")
     assert sorted(nb.state()) == everything
     assert await a.evaluate("hidden.model_id") in nb.state()
@@ -592,9 +582,8 @@ async def test_cap_drops_whole_views_and_says_so(
     kernel_id = await start_kernel()
     a = await connect(kernel_id)
     nb = notebook("capped.ipynb")
-    await nb.run(a, SAMPLE[1:3])  # sliders (~8 kB), then a 96x96 image (~25 kB)
-    await nb.session(kernel_id)
-    await nb.put()
+    # the sliders fit under the cap; the image, displayed after them, does not
+    await nb.run_and_save(a, kernel_id, SAMPLE[1:3])
     state = nb.state()
     image_id = await a.evaluate("img.model_id")
     slider_ids = await a.evaluate("[s.model_id for s in sliders]")
@@ -741,9 +730,7 @@ async def test_sample_notebook_widget_state_size(
     kernel_id = await start_kernel()
     a = await connect(kernel_id)
     nb = notebook("size.ipynb")
-    await nb.run(a, SAMPLE)
-    await nb.session(kernel_id)
-    await nb.put()
+    await nb.run_and_save(a, kernel_id, SAMPLE)
     document = nb.stored()["metadata"]["widgets"]
     compact = encoded_size(document)
     as_stored = len(json.dumps(document, indent=1, ensure_ascii=False).encode())

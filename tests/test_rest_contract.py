@@ -122,14 +122,8 @@ def test_close_codes_are_one_set() -> None:
 
 
 @pytest.fixture
-def jp_server_config(relay_config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "ServerApp": {
-            "jpserver_extensions": {"jupyter_widget_relay": True},
-            "authorizer_class": AllowByHeader,
-        },
-        "WidgetRelay": relay_config,
-    }
+def server_app_config() -> dict[str, Any]:
+    return {"authorizer_class": AllowByHeader}
 
 
 async def test_live_answers_follow_the_contract(

@@ -22,14 +22,8 @@ class AllowByHeader(Authorizer):  # type: ignore[misc]
 
 
 @pytest.fixture
-def jp_server_config(relay_config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "ServerApp": {
-            "jpserver_extensions": {"jupyter_widget_relay": True},
-            "authorizer_class": AllowByHeader,
-        },
-        "WidgetRelay": relay_config,
-    }
+def server_app_config() -> dict[str, Any]:
+    return {"authorizer_class": AllowByHeader}
 
 
 async def get(jp_fetch: Any, allow: str, *path: str) -> Any:

@@ -68,7 +68,7 @@ class ClientRequests:
         A refused message touches neither the table nor any peer; its sender is told why,
         and a refused update's model is shown the table's values again."""
         msg_type = env.msg_type
-        self._relay.count("from_client", counted_type(msg_type, CLIENT_MSG_TYPES))
+        self._relay.count_message("from_client", counted_type(msg_type, CLIENT_MSG_TYPES))
         try:
             self._check_policy(env)
             if env.channel != "shell":
@@ -161,7 +161,7 @@ class ClientRequests:
         port.send(
             compose("status", {"execution_state": "idle"}, session=session, parent=env.header)
         )
-        self._relay.count("relay", "kernel_info")
+        self._relay.count_action("kernel_info")
         return ANSWERED
 
     def _client_comm_open(self, port: ClientPort, env: Envelope) -> Verdict:
@@ -249,7 +249,7 @@ class ClientRequests:
                 parent=env.header,
             )
         )
-        self._relay.count("relay", "comm_info")
+        self._relay.count_action("comm_info")
         return ANSWERED
 
     def _client_comm_msg(self, port: ClientPort, env: Envelope) -> Verdict:
@@ -278,7 +278,7 @@ class ClientRequests:
                     buffers=buffers,
                 )
             )
-            self._relay.count("relay", "request_state")
+            self._relay.count_action("request_state")
             self._release(port, env)
             return ANSWERED
         if method != "update":
@@ -332,7 +332,7 @@ class ClientRequests:
         older = throttle.hold(key, env, traits)
         if older is not None:
             sync.absorb(older, env.msg_id, throttle.waiting_size(key))
-        self._relay.count("relay", "update_held")
+        self._relay.count_action("update_held")
         return HELD
 
     def _refuse_traits(

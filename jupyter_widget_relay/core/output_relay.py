@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .buffers import TraitValue, without_traits
+from .counters import Action
 from .messages import Envelope, JSONDict, comm_msg
 from .output_capture import OutputCapture, is_output_model
 from .table import WidgetModel, WidgetTable
@@ -26,7 +27,7 @@ class OutputHost(Protocol):
 
     def broadcast(self, envelope: Envelope, exclude: str | None = None) -> None: ...
 
-    def count(self, *key: str, by: int = 1) -> None: ...
+    def count_action(self, action: Action, by: int = 1) -> None: ...
 
 
 class OutputRelay:
@@ -98,7 +99,7 @@ class OutputRelay:
             parent=env.parent_header,
         )
         self._host.broadcast(update)
-        self._host.count("relay", "output_captured")
+        self._host.count_action("output_captured")
         if model.model_id not in self._writes_due:
             self._writes_due.add(model.model_id)
             if len(self._writes_due) == 1 and self._on_kernel_write is not None:
@@ -122,7 +123,7 @@ class OutputRelay:
             self._own_writes[write.msg_id] = model_id
             writes.append(write)
         self._writes_due.clear()
-        self._host.count("relay", "output_write", by=len(writes))
+        self._host.count_action("output_write", by=len(writes))
         return writes
 
     # -- clients -------------------------------------------------------------------------
@@ -139,7 +140,7 @@ class OutputRelay:
         in_buffers = any(isinstance(path, list) and path[:1] == ["outputs"] for path in paths)
         if "outputs" not in state and not in_buffers:
             return data
-        self._host.count("relay", "output_write_dropped")
+        self._host.count_action("output_write_dropped")
         data, env.buffers = without_traits(data, env.buffers, ["outputs"])
         if not data["state"] and not data["buffer_paths"]:
             return None

@@ -1,6 +1,6 @@
 """Peer sync: fan a client's update out at once, then converge on what the kernel decides.
 
-The per-trait state machine is in ``sync.TraitSync``; this module routes messages to it
+The per-trait state machine is in ``trait_sync.TraitSync``; this module routes messages to it
 and sends what it concludes (the sender's echo, synthesized echoes, corrections).
 """
 
@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .buffers import TraitValue, join_state
+from .counters import Action
 from .messages import Envelope, JSONDict, comm_msg
-from .sync import Pending, TraitSync
 from .table import WidgetModel, WidgetTable
+from .trait_sync import Pending, TraitSync
 
 
 class SyncHost(Protocol):
@@ -31,7 +32,7 @@ class SyncHost(Protocol):
 
     def broadcast(self, envelope: Envelope, exclude: str | None = None) -> None: ...
 
-    def count(self, *key: str, by: int = 1) -> None: ...
+    def count_action(self, action: Action, by: int = 1) -> None: ...
 
     def check_model(self, model_id: str) -> None: ...
 
@@ -115,7 +116,7 @@ class PeerSync:
             buffers=buffers[: len(paths)],
         )
         self._host.broadcast(echo, exclude=None if released else client_id)
-        self._host.count("relay", "echo_fanout")
+        self._host.count_action("echo_fanout")
         if released and not departed:
             for name, value in traits.items():
                 model.sync[name].own_echo(client_id, msg_id, value)
@@ -331,7 +332,7 @@ class PeerSync:
             update = update_message(self._host.kernel_session, model, values, parent, "update")
             for client_id in client_ids:
                 self._host.send_to(client_id, update)
-            self._host.count("relay", "correction", by=len(client_ids))
+            self._host.count_action("correction", by=len(client_ids))
 
 
 def update_message(

@@ -15,8 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from .counters import ACTED, REJECTED, Action
+
 MAX_DETAIL_CHARS = 300
 MAX_SENDERS = 1000  # windows kept at once; the oldest are forgotten
+LOG_SUPPRESSED: Action = "rejection_log_suppressed"  # counted for each line left out
 
 Source = Literal["client", "kernel"]
 """Who sent a rejected message: the ``source`` label of the rejections metric."""
@@ -80,7 +83,7 @@ class RejectionLog:
     def reject(self, source: Source, reason: Reason, detail: str, sender: str = "") -> None:
         """Count a rejected message from ``source`` ("client" or "kernel") and log it,
         unless ``sender`` (default: the source) already filled its window."""
-        self._counters["rejected", source, reason] += 1
+        self._counters[REJECTED, source, reason] += 1
         key = sender or source
         now = self._clock()
         window = self._windows.get(key)
@@ -92,7 +95,7 @@ class RejectionLog:
                 del self._windows[next(iter(self._windows))]
         if window.logged >= self._burst:
             window.suppressed += 1
-            self._counters["relay", "rejection_log_suppressed"] += 1
+            self._counters[ACTED, LOG_SUPPRESSED] += 1
             return
         window.logged += 1
         who = f" from {escaped(sender, 64)}" if sender else ""

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from .buffers import TraitValue, split_state
 from .client_requests import ClientRequests
+from .counters import ACTED, Action, Direction
 from .limits import (
     Limits,
 )
@@ -153,7 +154,7 @@ class KernelRelay:
     def _drop_failed(self, port: ClientPort, error: Exception) -> None:
         """A port that raised on send is detached (and closed where it can be): it would
         otherwise miss messages and show a state that never converges."""
-        self.count("relay", "send_failed")
+        self.count_action("send_failed")
         log.error(
             "widget relay %s: sending to client %s failed; detaching it: %r",
             self.kernel_id,
@@ -190,7 +191,7 @@ class KernelRelay:
         if isinstance(session, str) and session:
             self.kernel_session = session
         msg_type = env.msg_type
-        self.count("from_kernel", counted_type(msg_type, KERNEL_MSG_TYPES))
+        self.count_message("from_kernel", counted_type(msg_type, KERNEL_MSG_TYPES))
         try:
             env.content  # noqa: B018 - parse once, before anything is sent
         except MessageError as error:
@@ -235,7 +236,7 @@ class KernelRelay:
             self.broadcast(env)
         else:
             self.send_to(client_id, env)
-            self.count("relay", "private_status")
+            self.count_action("private_status")
 
     def _kernel_comm_open(self, env: Envelope) -> None:
         comm_id, data = comm_data(env)
@@ -316,7 +317,7 @@ class KernelRelay:
             env, self.table.models, self.relay_session
         ):
             if self.seed.complete:
-                self.count("relay", "seed_complete")
+                self.count_action("seed_complete")
             self.kernel_write_due(urgent=True)
 
     def _seeded(self, data: JSONDict, buffers: list[bytes]) -> None:
@@ -325,8 +326,8 @@ class KernelRelay:
         ):
             if model_id not in self.table:  # one opened since is newer
                 self.open_model(model_id, model_data, model_buffers)
-                self.count("relay", "seeded_model")
-        self.count("relay", "seed_complete")
+                self.count_action("seeded_model")
+        self.count_action("seed_complete")
         self.kernel_write_due(urgent=True)
 
     def check_model(self, model_id: str) -> None:
@@ -348,8 +349,8 @@ class KernelRelay:
         seeding = self.seed.take()
         for request in (*checks, *seeding):
             self.route_status(request.msg_id, RELAY_OWN_REQUEST)
-        self.count("relay", "state_check", by=len(checks))
-        self.count("relay", "merged_update_sent", by=len(updates))
+        self.count_action("state_check", by=len(checks))
+        self.count_action("merged_update_sent", by=len(updates))
         return self.outputs.take_kernel_writes() + updates + checks + seeding
 
     def _checked(self, env: Envelope, model: WidgetModel, traits: dict[str, TraitValue]) -> None:
@@ -363,13 +364,13 @@ class KernelRelay:
         if changed:
             self.table.apply(model, changed)
             self.broadcast(update_message(self.kernel_session, model, changed, env.parent_header))
-            self.count("relay", "state_check_corrected")
+            self.count_action("state_check_corrected")
             self.outputs.changed(model, changed)
             self.mark(model.model_id)
 
     def _check_done(self, parent_msg_id: str) -> None:
         if self.checks and self.checks.unanswered(parent_msg_id):
-            self.count("relay", "state_check_unanswered")
+            self.count_action("state_check_unanswered")
 
     # -- clients -> kernel ---------------------------------------------------------------
 
@@ -397,7 +398,7 @@ class KernelRelay:
         backlogged = getattr(port, "backlogged", None)
         if info is not None and info.snapshot_unsent and callable(backlogged) and backlogged():
             if info.snapshot_due is not None:
-                self.count("relay", "snapshot_coalesced")
+                self.count_action("snapshot_coalesced")
             info.snapshot_due = (control_comm_id, parent)
             return
         started = time.perf_counter()
@@ -414,7 +415,7 @@ class KernelRelay:
         if info is not None:
             info.snapshot_unsent = True
         self.sync.joined(port.client_id)
-        self.count("relay", "snapshot")
+        self.count_action("snapshot")
         if self._timer is not None:
             self._timer("snapshot", time.perf_counter() - started)
 
@@ -446,8 +447,11 @@ class KernelRelay:
             self.mark(model_id)
         self.mark(clients=True)
 
-    def count(self, *key: str, by: int = 1) -> None:
-        self.counters[key] += by
+    def count_message(self, direction: Direction, msg_type: str) -> None:
+        self.counters[direction, msg_type] += 1
+
+    def count_action(self, action: Action, by: int = 1) -> None:
+        self.counters[ACTED, action] += by
 
     def reject(self, source: Source, reason: Reason, detail: str, sender: str = "") -> None:
         """Count and (rate-limited, escaped) log a message the relay would not use."""

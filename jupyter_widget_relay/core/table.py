@@ -15,7 +15,7 @@ from .buffers import MISSING, Blob, BufferStore, Path, TraitValue, join_state, p
 from .messages import MessageError
 
 if TYPE_CHECKING:
-    from .sync import TraitSync
+    from .trait_sync import TraitSync
 
 
 _INTERN_MAX = 64  # characters: trait names, model names, enum-like values

@@ -94,6 +94,32 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def notebook_json(sources: Sequence[str]) -> dict[str, Any]:
+    """An nbformat 4 notebook for the python3 kernel, one code cell per source."""
+    return {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {
+            "kernelspec": {
+                "name": "python3",
+                "display_name": "Python 3 (ipykernel)",
+                "language": "python",
+            }
+        },
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": uuid.uuid4().hex[:8],
+                "metadata": {},
+                "execution_count": None,
+                "outputs": [],
+                "source": source,
+            }
+            for source in sources
+        ],
+    }
+
+
 @dataclass
 class LabServer:
     """A running ``jupyter lab`` subprocess."""
@@ -152,28 +178,7 @@ class LabServer:
 
     def write_notebook(self, path: str, sources: Sequence[str] = ()) -> str:
         """Create a notebook with one code cell per source via the contents API."""
-        notebook = {
-            "nbformat": 4,
-            "nbformat_minor": 5,
-            "metadata": {
-                "kernelspec": {
-                    "name": "python3",
-                    "display_name": "Python 3 (ipykernel)",
-                    "language": "python",
-                }
-            },
-            "cells": [
-                {
-                    "cell_type": "code",
-                    "id": uuid.uuid4().hex[:8],
-                    "metadata": {},
-                    "execution_count": None,
-                    "outputs": [],
-                    "source": source,
-                }
-                for source in (sources or [""])
-            ],
-        }
+        notebook = notebook_json(sources or [""])
         status, _ = self.request(
             "PUT",
             "api/contents/" + urllib.parse.quote(path),

@@ -11,6 +11,7 @@ from jupyter_widget_relay.core.relay import KernelRelay
 from jupyter_widget_relay.core.seeding import split_update_states
 from jupyter_widget_relay.core.verdict import Forward
 
+from .helpers import Port
 from .simulation import KERNEL_SESSION, receive
 
 SLIDER = {
@@ -19,15 +20,6 @@ SLIDER = {
     "_model_module_version": "2.0.0",
     "value": 5,
 }
-
-
-class Port:
-    def __init__(self, client_id: str) -> None:
-        self.client_id = client_id
-        self.received: list[Envelope] = []
-
-    def send(self, envelope: Envelope) -> None:
-        self.received.append(envelope)
 
 
 def kernel_opens(relay: KernelRelay, model_id: str, state: dict[str, Any]) -> None:
@@ -44,6 +36,12 @@ def reply(request: Envelope, msg_type: str, content: dict[str, Any]) -> Envelope
     return compose(
         msg_type, content, session=KERNEL_SESSION, parent=request.header, channel="shell"
     )
+
+
+def widget_comms_reply(request: Envelope, *model_ids: str) -> Envelope:
+    """The kernel's comm_info_reply: ``model_ids`` are its widget comms."""
+    comms = {model_id: {"target_name": "jupyter.widget"} for model_id in model_ids}
+    return reply(request, "comm_info_reply", {"status": "ok", "comms": comms})
 
 
 def loading_requests(session: str) -> tuple[Envelope, Envelope]:
@@ -68,13 +66,7 @@ def test_a_late_relay_asks_the_kernel_and_lets_it_answer_until_seeded() -> None:
     for request in loading_requests("a"):
         assert isinstance(receive(relay, port, request), Forward), "the kernel answers"
 
-    relay.handle_kernel_reply(
-        reply(
-            info_request,
-            "comm_info_reply",
-            {"status": "ok", "comms": {"s": {"target_name": "jupyter.widget"}}},
-        )
-    )
+    relay.handle_kernel_reply(widget_comms_reply(info_request, "s"))
     opened, asked = relay.take_kernel_writes()
     assert opened.msg_type == "comm_open"
     assert opened.content["target_name"] == "jupyter.widget.control"
@@ -99,9 +91,9 @@ def test_a_late_relay_asks_the_kernel_and_lets_it_answer_until_seeded() -> None:
         parent=asked.header,
         buffers=[b"\x01\x02"],
     )
-    before = len(port.received)
+    before = len(port.sent)
     relay.handle_kernel_message(answer)
-    assert len(port.received) == before, "the answer to the relay goes to no client"
+    assert len(port.sent) == before, "the answer to the relay goes to no client"
     assert relay.seed.complete
     assert relay.table.get("s") is not None and relay.table.get("s").state["value"] == 5
     assert relay.table.get("s").buffers["data"], "the buffer is kept"
@@ -113,7 +105,7 @@ def test_a_late_relay_asks_the_kernel_and_lets_it_answer_until_seeded() -> None:
     opened_again, info = loading_requests("a")
     assert not isinstance(receive(relay, port, opened_again), Forward)
     assert not isinstance(receive(relay, port, info), Forward)
-    answered = port.received[-2]
+    answered = port.sent[-2]
     assert set(answered.content["comms"]) == {"s", "newer"}
 
 
@@ -122,13 +114,7 @@ def test_a_table_that_knows_every_comm_is_complete_without_asking_for_states() -
     kernel_opens(relay, "s", SLIDER)
     relay.begin_seeding()
     [info_request] = relay.take_kernel_writes()
-    relay.handle_kernel_reply(
-        reply(
-            info_request,
-            "comm_info_reply",
-            {"status": "ok", "comms": {"s": {"target_name": "jupyter.widget"}}},
-        )
-    )
+    relay.handle_kernel_reply(widget_comms_reply(info_request, "s"))
     assert relay.seed.complete and relay.take_kernel_writes() == []
 
 
@@ -180,13 +166,7 @@ def test_the_answer_may_come_on_a_browsers_control_comm() -> None:
         relay.attach(port)
         relay.begin_seeding()
         [info_request] = relay.take_kernel_writes()
-        relay.handle_kernel_reply(
-            reply(
-                info_request,
-                "comm_info_reply",
-                {"status": "ok", "comms": {"s": {"target_name": "jupyter.widget"}}},
-            )
-        )
+        relay.handle_kernel_reply(widget_comms_reply(info_request, "s"))
         opened, asked = relay.take_kernel_writes()
         browser_request = compose("comm_msg", {}, session="a", channel="shell")
         comm = "browser-control" if on_browser_comm else opened.content["comm_id"]
@@ -197,7 +177,7 @@ def test_the_answer_may_come_on_a_browsers_control_comm() -> None:
             session=KERNEL_SESSION,
             parent=parent,
         )
-        before = len(port.received)
+        before = len(port.sent)
         relay.handle_kernel_message(answer)
         assert relay.seed.complete and relay.table.get("s") is not None
-        assert len(port.received) == before + (1 if on_browser_comm else 0)
+        assert len(port.sent) == before + (1 if on_browser_comm else 0)
