@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Error, Page, expect
 
-from ..hub import Hub, proxy_cache_dir, proxy_command, running_hub
+from ..deployment.hub import Hub, proxy_cache_dir, proxy_command, running_hub
 from .lab import (
     ARTIFACTS_DIR,
     DEFAULT_TIMEOUT_MS,

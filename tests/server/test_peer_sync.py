@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
 
-from .client import is_idle_after
+from ..client import is_idle_after
 
 SLIDER = "import ipywidgets as W\ns = W.IntSlider(value=0, max=10**6)"
 

@@ -27,7 +27,7 @@ import pytest
 
 from benchmarks.harness import jupyter_server
 
-from .client import is_idle_after, state_of
+from ..client import is_idle_after, state_of
 from .gateway_proxy import cut, start_proxy
 
 

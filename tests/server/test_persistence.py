@@ -38,7 +38,7 @@ from jupyter_widget_relay.core.saved_state import (
     view_model_ids,
 )
 
-from .client import KernelClient
+from ..client import KernelClient
 
 # -- pure functions ------------------------------------------------------------------------
 
@@ -536,7 +536,7 @@ async def test_renamed_notebook_still_finds_its_kernel(
 
 @pytest.mark.parametrize(
     "extra_config",
-    [{"ContentsManager": {"pre_save_hook": "tests.test_persistence.user_pre_save_hook"}}],
+    [{"ContentsManager": {"pre_save_hook": "tests.server.test_persistence.user_pre_save_hook"}}],
 )
 async def test_user_pre_save_hook_still_runs(
     start_kernel: Any, connect: Any, notebook: Any
@@ -737,7 +737,9 @@ async def test_collaboration_room_saves_carry_widget_state(
 async def test_sample_notebook_widget_state_size(
     start_kernel: Any, connect: Any, notebook: Any, capsys: Any
 ) -> None:
-    """Measure: python -m pytest tests/test_persistence.py -k size -s -q -p no:cacheprovider"""
+    """Measure:
+    python -m pytest tests/server/test_persistence.py -k size -s -q -p no:cacheprovider
+    """
     kernel_id = await start_kernel()
     a = await connect(kernel_id)
     nb = notebook("size.ipynb")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .client import is_idle_after
+from ..client import is_idle_after
 from .test_kernel_authority import eventually
 
 UNHANDLED = 50_000

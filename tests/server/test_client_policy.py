@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .client import is_idle_after
+from ..client import is_idle_after
 from .test_kernel_authority import SLIDER, eventually, stderr_notices
 
 # Everything JupyterLab needs to run cells and show kernel-made widgets; no comm_msg

@@ -1,7 +1,7 @@
 """Kernel faults against a live server: a kernel killed with SIGKILL in the
 middle of an update stream, a restart while a snapshot is being requested, and the relay's
 iopub subscription after a restart from busy. (A client that drops in the middle of a
-flood: tests/test_client_drop.py.)
+flood: tests/server/test_client_drop.py.)
 
 Every wait is for a condition, with a generous timeout: kernels start, die and restart
 slowly on a loaded machine, and nothing here asserts how fast that happens.
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from .client import KernelClient, Message, is_idle_after, is_reply_to, state_of
+from ..client import KernelClient, Message, is_idle_after, is_reply_to, state_of
 
 # Generous limits for waits that are expected to end (seconds); only a hang reaches them.
 KERNEL_TIMEOUT = 120  # a kernel starts, restarts, imports ipywidgets or runs a cell

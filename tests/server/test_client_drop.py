@@ -11,7 +11,7 @@ import pytest
 from jupyter_widget_relay.core import wire
 from jupyter_widget_relay.core.messages import new_header
 
-from .client import is_idle_after
+from ..client import is_idle_after
 from .test_kernel_faults import jp_server_config, partial_frame, relay_config, server_errors
 
 __all__ = ["jp_server_config", "relay_config"]

@@ -19,7 +19,7 @@ import pytest
 
 from jupyter_widget_relay.core.messages import WIDGET_STATE_MIME
 
-from .client import KernelClient, state_of
+from ..client import KernelClient, state_of
 from .test_peer_sync import settle
 
 SLIDER = "import ipywidgets as W\ns = W.IntSlider(value=5)\ns"
