@@ -12,7 +12,7 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 
 from ..client import is_idle_after, state_of
-from ..server.test_persistence import Notebook
+from ..server.helpers import Notebook
 
 # Found before pytest-jupyter isolates the Jupyter paths (its servers see only python3).
 XPYTHON_SPEC = Path(KernelSpecManager().get_kernel_spec("xpython").resource_dir)

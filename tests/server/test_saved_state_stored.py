@@ -17,9 +17,8 @@ import pytest
 
 from jupyter_widget_relay.core.saved_state import WIDGET_STATE_MIME
 
+from .helpers import AllowByHeader, add_session, kernel_with_text
 from .memory_contents import MemoryContentsManager
-from .test_rest_permissions import AllowByHeader
-from .test_saved_state_kernels import add_session, kernel_with_text
 
 MANAGERS = {
     "memory": "tests.server.memory_contents.MemoryContentsManager",
