@@ -32,7 +32,7 @@ from .lab import (
     wait_for_notebook,
     wait_for_widget,
 )
-from .test_multi_user import late_join_probe, nudge_slider, readout, record_figure, start_cell
+from .scenarios import late_join_probe, nudge_slider, readout, record_figure, start_cell
 
 pytestmark = pytest.mark.browser
 
