@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .lab import LabServer, LabUser, current_notebook
-from .test_multi_user import require_relay
+from .scenarios import require_relay
 
 pytestmark = pytest.mark.browser
 

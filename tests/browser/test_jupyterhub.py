@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Error, Page, expect
 
-from ..hub import Hub, proxy_cache_dir, proxy_command, running_hub
+from ..deployment.hub import Hub, proxy_cache_dir, proxy_command, running_hub
 from .lab import (
     ARTIFACTS_DIR,
     DEFAULT_TIMEOUT_MS,
@@ -32,7 +32,7 @@ from .lab import (
     wait_for_notebook,
     wait_for_widget,
 )
-from .test_multi_user import late_join_probe, nudge_slider, readout, record_figure, start_cell
+from .scenarios import late_join_probe, nudge_slider, readout, record_figure, start_cell
 
 pytestmark = pytest.mark.browser
 

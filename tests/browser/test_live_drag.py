@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .lab import ARTIFACTS_DIR, LabServer, LabUser, current_notebook
-from .test_multi_user import cell, readout, require_relay, save_notebook, start_cell
+from .scenarios import cell, readout, require_relay, save_notebook, start_cell
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ import base64
 import json
 from typing import Any
 
-from .client import is_idle_after, state_of
+from ..client import is_idle_after, state_of
 
 SLIDERS = "import ipywidgets as W\ns = W.IntSlider(value=1, max=10**6)"
 

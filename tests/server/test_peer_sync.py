@@ -9,25 +9,8 @@ from typing import Any
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
 
-from .client import is_idle_after
-
-SLIDER = "import ipywidgets as W\ns = W.IntSlider(value=0, max=10**6)"
-
-
-async def setup_clients(
-    start_kernel: Any,
-    connect: Any,
-    count: int,
-    code: str = SLIDER,
-    env: dict[str, str] | None = None,
-) -> tuple[str, list[Any], str]:
-    kernel_id = await start_kernel(env)
-    clients = [await connect(kernel_id, "v1" if i % 2 == 0 else "json") for i in range(count)]
-    await clients[0].execute(code)
-    model_id = await clients[0].evaluate("s.model_id")
-    for client in clients:
-        await client.request_states()
-    return kernel_id, clients, model_id
+from ..client import is_idle_after
+from .helpers import settle, setup_clients
 
 
 def values_seen(client: Any, model_id: str, since: int = 0) -> list[Any]:
@@ -37,16 +20,6 @@ def values_seen(client: Any, model_id: str, since: int = 0) -> list[Any]:
         if m["header"]["msg_type"] == "comm_msg"
         and "value" in m["content"]["data"].get("state", {})
     ]
-
-
-async def settle(senders: list[Any], *others: Any) -> None:
-    """Wait until the kernel handled everything the senders sent (each shell queue is FIFO)
-    and every client has read everything the kernel and relay sent until then."""
-    for sender in senders:
-        request = sender.start_execute("pass")
-        for client in {id(c): c for c in [*senders, *others]}.values():
-            await client.wait_for(lambda m, r=request: is_idle_after(m, r), timeout=30)
-    await asyncio.sleep(0.2)
 
 
 async def test_peers_see_change_while_cell_runs(start_kernel: Any, connect: Any) -> None:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from .client import is_idle_after
-from .test_kernel_authority import SLIDER, eventually, stderr_notices
+from ..client import is_idle_after
+from .helpers import SLIDER, eventually, stderr_notices
 
 # Everything JupyterLab needs to run cells and show kernel-made widgets; no comm_msg
 ALLOWED = [
@@ -67,7 +67,7 @@ async def test_disallowed_update_reaches_no_peer(
 
     # a disallowed request the relay would otherwise answer from its table is refused too
     request = a.send("comm_msg", {"comm_id": model_id, "data": {"method": "request_state"}})
-    await eventually(lambda: relay.counters["rejected", "client", "not_allowed"] == 2)
+    await eventually(lambda: relay.counters["rejected", "client", "not_allowed"] == 2, timeout=15)
     assert not [
         m
         for m in a.messages

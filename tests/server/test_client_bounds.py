@@ -9,8 +9,8 @@ import pytest
 
 from jupyter_widget_relay.core import close_codes
 
-from .client import is_idle_after
-from .test_kernel_authority import eventually
+from ..client import is_idle_after
+from .helpers import eventually
 
 UNHANDLED = 50_000
 PENDING = 500_000
@@ -38,7 +38,9 @@ async def test_updates_the_kernel_has_not_handled_are_bounded_per_client(
     requests = [
         bad.update(model_ids[index], {"value": f"{index}" + "x" * 20_000}) for index in range(6)
     ]
-    await eventually(lambda: relay.counters["rejected", "client", "unhandled_limit"] >= 4)
+    await eventually(
+        lambda: relay.counters["rejected", "client", "unhandled_limit"] >= 4, timeout=15
+    )
     held = max(relay.sync._unhandled.values())
     assert held <= UNHANDLED, "the relay holds no more than the limit for one client"
     refused = [
@@ -58,8 +60,8 @@ async def test_updates_the_kernel_has_not_handled_are_bounded_per_client(
     await good.wait_for(lambda m: is_idle_after(m, cell), timeout=20)
     kernel_value = await good.evaluate("ts[1].value")
     assert kernel_value in ("good", requests[1]["content"]["data"]["state"]["value"])
-    await eventually(lambda: relay.table.get(model_id).state["value"] == kernel_value)
-    await eventually(lambda: not relay.sync._unhandled)
+    await eventually(lambda: relay.table.get(model_id).state["value"] == kernel_value, timeout=15)
+    await eventually(lambda: not relay.sync._unhandled, timeout=15)
     assert bad.view[model_id]["value"] == good.view[model_id]["value"] == kernel_value
 
 
@@ -105,7 +107,9 @@ class TestStateAndSnapshots:
             lambda m: m["content"].get("data", {}).get("state", {}).get("value") == 9
         )
         await bad.execute("t.value = 'y' * 500_000")  # the kernel's own state: never refused
-        await eventually(lambda: len(relay.table.get(text_id).state["value"]) == 500_000)
+        await eventually(
+            lambda: len(relay.table.get(text_id).state["value"]) == 500_000, timeout=15
+        )
         assert relay.table.state_bytes > 300_000, "kernel state is kept, and measured"
         assert await good.evaluate("[len(t.value), s.value]") == [500_000, 9]
 
@@ -124,10 +128,10 @@ class TestStateAndSnapshots:
                 {"comm_id": comm_id, "target_name": "jupyter.widget.control", "data": {}},
             )
             bad.send("comm_msg", {"comm_id": comm_id, "data": {"method": "request_states"}})
-        await eventually(lambda: relay.counters["from_client", "comm_msg"] >= 40)
+        await eventually(lambda: relay.counters["from_client", "comm_msg"] >= 40, timeout=15)
         built = relay.counters["relay", "snapshot"]
         assert built < 40, "the snapshots were not all built"
         assert relay.counters["relay", "snapshot_coalesced"] >= 1
         await good.request_states()  # the other client is served as usual
         bad.resume()
-        await eventually(lambda: relay.counters["relay", "snapshot"] >= built)
+        await eventually(lambda: relay.counters["relay", "snapshot"] >= built, timeout=15)

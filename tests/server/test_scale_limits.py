@@ -17,7 +17,7 @@ from jupyter_widget_relay.app import WidgetRelay
 from jupyter_widget_relay.core import wire
 from jupyter_widget_relay.process_tuning import STARTUP_SETTLE_S, raise_zmq_socket_cap
 
-from .client import KernelClient, is_idle_after
+from ..client import KernelClient, is_idle_after
 from .server_process import run_server, server_log_until
 
 LIBZMQ_DEFAULT = 1023

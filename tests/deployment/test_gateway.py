@@ -27,7 +27,8 @@ import pytest
 
 from benchmarks.harness import jupyter_server
 
-from .client import is_idle_after, state_of
+from ..client import is_idle_after, state_of
+from ..server.helpers import eventually
 from .gateway_proxy import cut, start_proxy
 
 
@@ -121,13 +122,6 @@ async def relay_kernel(server: Any, kernel_id: str) -> dict[str, Any] | None:
         return None
 
 
-async def eventually(check: Any, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.1)
-
-
 def is_status(message: dict[str, Any], state: str) -> bool:
     return bool(
         message["header"]["msg_type"] == "status" and message["content"]["execution_state"] == state
@@ -211,7 +205,7 @@ async def test_a_kernel_with_widgets_before_the_relay_followed_it_is_seeded(
 
             # (a request while the relay seeds goes to the kernel, which answers on the
             # control comm opened last: a stock race between any two askers)
-            await eventually(seeded)
+            await eventually(seeded, timeout=15)
             states = state_of(await joiner.request_states(timeout=30))
             assert states[model_id]["value"] == 8 and states[image_id]["value"] == b"png"
             cell = await owner.start_running("import time; time.sleep(3)")
@@ -407,7 +401,7 @@ async def test_a_kernel_that_dies_or_is_shut_down_in_the_gateway(
         async def dropped() -> bool:
             return await relay_kernel(server, kernel_id) is None
 
-        await eventually(dropped)
+        await eventually(dropped, timeout=15)
         a.close()
         late.close()
         # The server keeps serving.

@@ -23,8 +23,8 @@ import pytest
 
 from jupyter_widget_relay.core import wire
 
-from .browser.lab import ARTIFACTS_DIR, artifact_name
-from .client import KernelClient, is_idle_after
+from ..browser.lab import ARTIFACTS_DIR, artifact_name
+from ..client import KernelClient, is_idle_after
 from .hub import Hub, proxy_cache_dir, proxy_command, running_hub
 
 #: Relay-on stops may take this much longer than the slowest relay-off stop (seconds):

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 LABEXTENSION = "share/jupyter/labextensions/jupyter-widget-relay"
 SERVER_CONFIG = "etc/jupyter/jupyter_server_config.d/jupyter_widget_relay.json"

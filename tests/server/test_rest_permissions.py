@@ -7,18 +7,9 @@ import json
 from typing import Any
 
 import pytest
-from jupyter_server.auth.authorizer import Authorizer
 from tornado.httpclient import HTTPClientError
 
-from .test_kernel_authority import SLIDER
-
-
-class AllowByHeader(Authorizer):  # type: ignore[misc]
-    """Allows the actions named in the X-Allow request header (all without one)."""
-
-    def is_authorized(self, handler: Any, user: Any, action: str, resource: str) -> bool:
-        allowed = handler.request.headers.get("X-Allow")
-        return allowed is None or action in allowed.split(",")
+from .helpers import SLIDER, AllowByHeader
 
 
 @pytest.fixture

@@ -11,14 +11,12 @@ import json
 import logging
 import shutil
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import hypothesis
 import hypothesis.strategies as st
-import nbformat
 import pytest
 from jupyter_ydoc import YNotebook
 from pycrdt import Decoder, Encoder, Provider
@@ -38,7 +36,8 @@ from jupyter_widget_relay.core.saved_state import (
     view_model_ids,
 )
 
-from .client import KernelClient
+from ..client import KernelClient
+from .helpers import Notebook, eventually, log_records
 
 # -- pure functions ------------------------------------------------------------------------
 
@@ -276,74 +275,13 @@ SAMPLE = [
 ROOTS = "[w for w in W.widgets.widget._instances.values() if w.model_id in ROOT_IDS]"
 
 
-class Notebook:
-    """A notebook path on a real server with a session, saved the ways clients save it."""
-
-    def __init__(self, root: Path, path: str, fetch: Any) -> None:
-        self.root = root
-        self.path = path
-        self.fetch = fetch
-        self.cells: list[Any] = []
-
-    async def run(self, client: KernelClient, sources: list[str]) -> None:
-        for source in sources:
-            start = len(client.messages)
-            request = await client.execute(source)
-            msg_id = request["header"]["msg_id"]
-            outputs = [
-                nbformat.v4.output_from_msg(m)
-                for m in client.messages[start:]
-                if m["channel"] == "iopub"
-                and m["parent_header"].get("msg_id") == msg_id
-                and m["header"]["msg_type"] in ("display_data", "execute_result", "stream")
-            ]
-            self.cells.append(nbformat.v4.new_code_cell(source, outputs=outputs))
-
-    async def run_and_save(self, client: KernelClient, kernel_id: str, sources: list[str]) -> None:
-        """Run ``sources``, give the notebook a session on ``kernel_id``, save it over REST."""
-        await self.run(client, sources)
-        await self.session(kernel_id)
-        await self.put()
-
-    def content(self, widgets: dict[str, Any] | None = None) -> dict[str, Any]:
-        nb = nbformat.v4.new_notebook(cells=copy.deepcopy(self.cells))
-        if widgets is not None:
-            nb.metadata["widgets"] = {WIDGET_STATE_MIME: widgets}
-        return json.loads(json.dumps(nb))
-
-    async def session(self, kernel_id: str) -> None:
-        body = {"path": self.path, "type": "notebook", "name": "", "kernel": {"id": kernel_id}}
-        await self.fetch("api", "sessions", method="POST", body=json.dumps(body))
-
-    async def put(self, content: dict[str, Any] | None = None, path: str | None = None) -> None:
-        body = {"type": "notebook", "format": "json", "content": content or self.content()}
-        await self.fetch("api", "contents", path or self.path, method="PUT", body=json.dumps(body))
-
-    def stored(self) -> dict[str, Any]:
-        return json.loads((self.root / self.path).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-
-    def state(self) -> dict[str, Any]:
-        return (document_of(self.stored()) or {}).get("state", {})
-
-    def view_ids(self) -> list[str]:
-        return view_model_ids(self.content())
+#: What reading a file the server is writing right now raises (bad JSON).
+PARTIAL_FILE = (ValueError,)
 
 
 @pytest.fixture
 def notebook(relay_app: Any, jp_root_dir: Path, jp_fetch: Any) -> Callable[[str], Notebook]:
     return lambda path: Notebook(jp_root_dir, path, jp_fetch)
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except ValueError:  # the server is writing the file right now
-            pass
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 def canonical(entry: dict[str, Any]) -> dict[str, Any]:
@@ -361,16 +299,6 @@ async def kernel_expectation(client: KernelClient, roots: list[str]) -> tuple[se
     ids = await client.evaluate(f"sorted(dependency_state({ROOTS}, drop_defaults=False))")
     manager = await client.evaluate("W.Widget.get_manager_state(drop_defaults=True)")
     return set(ids), manager["state"]
-
-
-def log_records(persistence: Any) -> list[logging.LogRecord]:
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
-    logger = persistence.log
-    logger.addHandler(handler)
-    logger.setLevel(min(logger.level or logging.INFO, logging.INFO))
-    return records
 
 
 # -- saving through the REST API -----------------------------------------------------------
@@ -438,7 +366,9 @@ async def test_saving_without_kernel_keeps_stored_state(
     assert newest != first["state"]
 
     await jp_fetch("api", "kernels", kernel_id, method="DELETE")
-    await eventually(lambda: relay_manager.link_for(kernel_id) is None)
+    await eventually(
+        lambda: relay_manager.link_for(kernel_id) is None, timeout=10, retry_on=PARTIAL_FILE
+    )
     await nb.put()  # a client without widget state (JupyterLab's default)
     assert nb.state() == newest
     await nb.put(nb.content(widgets=first))  # a stale copy this server wrote earlier
@@ -471,7 +401,11 @@ async def test_restart_then_save_writes_new_state(
     old_views = nb.view_ids()
 
     await jp_fetch("api", "kernels", kernel_id, "restart", method="POST", body="{}")
-    await eventually(lambda: len(relay_manager.link_for(kernel_id).relay.table) == 0)
+    await eventually(
+        lambda: len(relay_manager.link_for(kernel_id).relay.table) == 0,
+        timeout=10,
+        retry_on=PARTIAL_FILE,
+    )
     await nb.put()  # outputs still show the dead widgets
     assert "widgets" not in nb.stored()["metadata"], "stale state must not be written again"
 
@@ -496,12 +430,16 @@ async def test_reopened_notebook_with_fresh_kernel_keeps_stored_views(
     stored = nb.state()
     assert stored
     await jp_fetch("api", "kernels", kernel_id, method="DELETE")
-    await eventually(lambda: relay_manager.link_for(kernel_id) is None)
+    await eventually(
+        lambda: relay_manager.link_for(kernel_id) is None, timeout=10, retry_on=PARTIAL_FILE
+    )
 
     fresh = await start_kernel()
     b = await connect(fresh)
     await nb.session(fresh)
-    await eventually(lambda: relay_manager.link_for(fresh) is not None)
+    await eventually(
+        lambda: relay_manager.link_for(fresh) is not None, timeout=10, retry_on=PARTIAL_FILE
+    )
     await nb.put()  # the reopened notebook, saved by a client that sends no widget state
     assert nb.state() == stored
     persistence = relay_manager.parent.settings["widget_state_persistence"]
@@ -532,7 +470,7 @@ async def test_renamed_notebook_still_finds_its_kernel(
 
 @pytest.mark.parametrize(
     "extra_config",
-    [{"ContentsManager": {"pre_save_hook": "tests.test_persistence.user_pre_save_hook"}}],
+    [{"ContentsManager": {"pre_save_hook": "tests.server.test_persistence.user_pre_save_hook"}}],
 )
 async def test_user_pre_save_hook_still_runs(
     start_kernel: Any, connect: Any, notebook: Any
@@ -690,7 +628,7 @@ async def test_collaboration_room_saves_carry_widget_state(
     ynotebook = YNotebook()
     try:
         async with Provider(ynotebook.ydoc, channel):
-            await eventually(lambda: len(ynotebook.ycells) == 2)
+            await eventually(lambda: len(ynotebook.ycells) == 2, timeout=10, retry_on=PARTIAL_FILE)
             # Ctrl+S: the room saves the ydoc's content through the contents manager.
             assert (await channel.save(1))["status"] == "success"
             roots = nb.view_ids()
@@ -704,16 +642,30 @@ async def test_collaboration_room_saves_carry_widget_state(
             source = ynotebook.ycells[0]["source"]
             source.insert(len(source), "\n# edited")
             slider = await a.evaluate("sliders[1].model_id")
-            await eventually(lambda: "# edited" in json.dumps(nb.stored()["cells"][0]))
-            await eventually(lambda: nb.state()[slider]["state"]["value"] == 42)
+            await eventually(
+                lambda: "# edited" in json.dumps(nb.stored()["cells"][0]),
+                timeout=10,
+                retry_on=PARTIAL_FILE,
+            )
+            await eventually(
+                lambda: nb.state()[slider]["state"]["value"] == 42,
+                timeout=10,
+                retry_on=PARTIAL_FILE,
+            )
             assert "widgets" not in ynotebook.get()["metadata"], "the ydoc stays state-free"
             newest = nb.state()
 
             # Kernel gone: the room's content has no widget state; the file's is kept.
             await jp_fetch("api", "kernels", kernel_id, method="DELETE")
-            await eventually(lambda: relay_manager.link_for(kernel_id) is None)
+            await eventually(
+                lambda: relay_manager.link_for(kernel_id) is None, timeout=10, retry_on=PARTIAL_FILE
+            )
             source.insert(len(source), "\n# edited again")
-            await eventually(lambda: "edited again" in json.dumps(nb.stored()["cells"][0]))
+            await eventually(
+                lambda: "edited again" in json.dumps(nb.stored()["cells"][0]),
+                timeout=10,
+                retry_on=PARTIAL_FILE,
+            )
             assert (await channel.save(2))["status"] == "success"
             assert nb.state() == newest
     finally:
@@ -726,7 +678,9 @@ async def test_collaboration_room_saves_carry_widget_state(
 async def test_sample_notebook_widget_state_size(
     start_kernel: Any, connect: Any, notebook: Any, capsys: Any
 ) -> None:
-    """Measure: python -m pytest tests/test_persistence.py -k size -s -q -p no:cacheprovider"""
+    """Measure:
+    python -m pytest tests/server/test_persistence.py -k size -s -q -p no:cacheprovider
+    """
     kernel_id = await start_kernel()
     a = await connect(kernel_id)
     nb = notebook("size.ipynb")

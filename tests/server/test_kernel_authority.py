@@ -7,10 +7,7 @@ agreement.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,33 +16,15 @@ import pytest
 
 from jupyter_widget_relay.core.messages import WIDGET_STATE_MIME
 
-from .client import KernelClient, state_of
-from .test_peer_sync import settle
+from ..client import KernelClient, state_of
+from .helpers import SLIDER, eventually, settle, stderr_notices
 
-SLIDER = "import ipywidgets as W\ns = W.IntSlider(value=5)\ns"
 JUNK = "x" * 1000
 
 
 @pytest.fixture
 def relay_config() -> dict[str, Any]:
     return {"save_widget_state": "all"}
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
-def stderr_notices(client: KernelClient, request: dict[str, Any]) -> list[str]:
-    return [
-        m["content"]["text"]
-        for m in client.messages
-        if m["header"]["msg_type"] == "stream"
-        and m["content"].get("name") == "stderr"
-        and m["parent_header"].get("msg_id") == request["header"]["msg_id"]
-    ]
 
 
 async def start(start_kernel: Any, connect: Any, env: dict[str, str] | None = None) -> Any:
@@ -85,7 +64,7 @@ async def everyone_agrees(
     for name, value in expected.items():
         assert kernel_state[name] == value, f"the kernel has {name}={kernel_state[name]!r}"
     model = relay_manager.link_for(kernel_id).relay.table.get(model_id)
-    await eventually(lambda: all(model.state.get(n) == v for n, v in expected.items()))
+    await eventually(lambda: all(model.state.get(n) == v for n, v in expected.items()), timeout=15)
     await settle(clients[:1], *clients[1:])
     late = await connect(kernel_id)
     snapshot = state_of(await late.request_states())[model_id]

@@ -13,30 +13,12 @@ from typing import Any
 
 import pytest
 
-from .test_persistence import Notebook, log_records
-
-CELL = "import ipywidgets as W\nt = W.Text({name!r})\nt"
+from .helpers import Notebook, add_session, kernel_with_text, log_records
 
 
 @pytest.fixture
 def relay_config() -> dict[str, Any]:
     return {"save_widget_state": "all"}
-
-
-async def kernel_with_text(start_kernel: Any, connect: Any, name: str) -> tuple[str, set[str]]:
-    """A kernel holding a Text widget; its model ids."""
-    kernel_id = await start_kernel()
-    client = await connect(kernel_id)
-    await client.execute(CELL.format(name=name))
-    return kernel_id, set(await client.evaluate("sorted(W.widgets.widget._instances)"))
-
-
-async def add_session(app: Any, path: str, kernel_id: str) -> None:
-    """A session row as the session manager keeps it (the REST API would reuse one that
-    exists on the path; a second one on the same path comes e.g. from another frontend)."""
-    await app.session_manager.create_session(
-        path=path, name=path, type="notebook", kernel_id=kernel_id
-    )
 
 
 async def rename(jp_fetch: Any, old: str, new: str) -> None:

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from .client import is_idle_after, state_of
+from ..client import is_idle_after, state_of
 
 
 def outputs_of(states: dict[str, Any], model_id: str) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 and for users who may not take a kernel's state.
 
 Real server and kernels; an asynchronous file manager (jupyter_server's
-``AsyncLargeFileManager``) and one that keeps notebooks in memory (tests/memory_contents.py).
+``AsyncLargeFileManager``) and one that keeps notebooks in memory (tests/server/memory_contents.py).
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ import pytest
 
 from jupyter_widget_relay.core.saved_state import WIDGET_STATE_MIME
 
+from .helpers import AllowByHeader, add_session, kernel_with_text
 from .memory_contents import MemoryContentsManager
-from .test_rest_permissions import AllowByHeader
-from .test_saved_state_kernels import add_session, kernel_with_text
 
 MANAGERS = {
-    "memory": "tests.memory_contents.MemoryContentsManager",
+    "memory": "tests.server.memory_contents.MemoryContentsManager",
     "async-files": "jupyter_server.services.contents.largefilemanager.AsyncLargeFileManager",
 }
 STORED = {

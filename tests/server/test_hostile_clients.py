@@ -24,8 +24,8 @@ import pytest
 from jupyter_widget_relay.core import close_codes, wire
 from jupyter_widget_relay.core.messages import new_header
 
-from .client import KernelClient, is_idle_after, state_of
-from .core.hostile_frames import random_legacy_frame, random_v1_frame
+from ..client import KernelClient, is_idle_after, state_of
+from ..core.hostile_frames import random_legacy_frame, random_v1_frame
 
 SETUP = (
     "import ipywidgets as W\n"

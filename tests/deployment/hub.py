@@ -35,7 +35,7 @@ from typing import Any
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-from .browser.lab import (
+from ..browser.lab import (
     LABEXTENSION_NAME,
     LOCAL_LABEXTENSION,
     _user_settings,
@@ -43,7 +43,7 @@ from .browser.lab import (
     notebook_json,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PROXY_PACKAGE = "configurable-http-proxy"
 #: The users of a test hub. ``alice`` shares her server with ``bob``; ``carol`` may
 #: log in but has no access to it.

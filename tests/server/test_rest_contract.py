@@ -20,7 +20,7 @@ import jupyter_widget_relay
 from jupyter_widget_relay.core import close_codes, payloads
 from jupyter_widget_relay.handlers import handlers
 
-from .test_rest_permissions import AllowByHeader
+from .helpers import AllowByHeader
 
 PACKAGE = Path(jupyter_widget_relay.__file__).parent
 SPEC = yaml.safe_load((PACKAGE / "rest-api.yml").read_text(encoding="utf-8"))

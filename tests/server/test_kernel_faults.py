@@ -1,7 +1,7 @@
 """Kernel faults against a live server: a kernel killed with SIGKILL in the
 middle of an update stream, a restart while a snapshot is being requested, and the relay's
 iopub subscription after a restart from busy. (A client that drops in the middle of a
-flood: tests/test_client_drop.py.)
+flood: tests/server/test_client_drop.py.)
 
 Every wait is for a condition, with a generous timeout: kernels start, die and restart
 slowly on a loaded machine, and nothing here asserts how fast that happens.
@@ -13,12 +13,17 @@ import asyncio
 import logging
 import os
 import signal
-import time
 from typing import Any
 
 import pytest
 
-from .client import KernelClient, Message, is_idle_after, is_reply_to, state_of
+from ..client import KernelClient, Message, is_idle_after, is_reply_to, state_of
+from .helpers import (
+    eventually,
+    fault_relay_config,
+    fault_server_config,
+    server_errors,
+)
 
 # Generous limits for waits that are expected to end (seconds); only a hang reaches them.
 KERNEL_TIMEOUT = 120  # a kernel starts, restarts, imports ipywidgets or runs a cell
@@ -35,26 +40,12 @@ STREAM = (
 
 @pytest.fixture
 def relay_config() -> dict[str, Any]:
-    return {"kernel_check_interval": 0.5}
+    return fault_relay_config()
 
 
 @pytest.fixture
 def jp_server_config(relay_config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_widget_relay": True}},
-        "WidgetRelay": relay_config,
-        # the restarter polls every time_to_dead seconds (default 3)
-        "KernelRestarter": {"time_to_dead": 0.5},
-    }
-
-
-def server_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
-    """ERROR records from any logger (the relay's, jupyter_server's, tornado's)."""
-    return [
-        f"{record.name}: {record.getMessage()[:300]}"
-        for record in caplog.records
-        if record.levelno >= logging.ERROR
-    ]
+    return fault_server_config(relay_config)
 
 
 def relay_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -79,16 +70,6 @@ def is_child_of(message: Message, request: Message) -> bool:
     return bool(message["parent_header"].get("msg_id") == request["header"]["msg_id"])
 
 
-async def eventually(
-    condition: Any, timeout: float = KERNEL_TIMEOUT, what: str = "condition"
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not met within {timeout}s")
-        await asyncio.sleep(0.05)
-
-
 def kill_9(relay_app: Any, kernel_id: str) -> int:
     km = relay_app.kernel_manager.get_kernel(kernel_id)
     pid = int(km.provisioner.pid)
@@ -108,7 +89,9 @@ def stuck_tasks(relay_manager: Any) -> list[str]:
 async def no_stuck_tasks(relay_manager: Any) -> None:
     """Every task the relay started for the fault (nudges, link openings) finishes."""
     try:
-        await eventually(lambda: not stuck_tasks(relay_manager), what="the relay's tasks")
+        await eventually(
+            lambda: not stuck_tasks(relay_manager), timeout=KERNEL_TIMEOUT, what="the relay's tasks"
+        )
     except TimeoutError:
         raise AssertionError(f"relay tasks still running: {stuck_tasks(relay_manager)}") from None
 
@@ -132,6 +115,7 @@ async def test_sigkill_mid_update_stream(
     link = relay_manager.link_for(kernel_id)
     await eventually(
         lambda: any(m.state.get("value", 0) > 50 for m in link.relay.table.models.values()),
+        timeout=KERNEL_TIMEOUT,
         what="the update stream",
     )
     mark_a, mark_b = len(a.messages), len(b.messages)
@@ -141,6 +125,7 @@ async def test_sigkill_mid_update_stream(
             status_seen(a, ("restarting", "dead"), mark_a)
             and status_seen(b, ("restarting", "dead"), mark_b)
         ),
+        timeout=KERNEL_TIMEOUT,
         what="a restarting status for both clients",
     )
     link = relay_manager.link_for(kernel_id)
@@ -222,12 +207,6 @@ async def test_restart_while_snapshot_requested(
     assert not server_errors(caplog), server_errors(caplog)
 
 
-def partial_frame(payload: bytes) -> bytes:
-    """The first half of a masked binary websocket frame announcing all of ``payload``."""
-    header = bytes([0x82, 0x80 | 127]) + len(payload).to_bytes(8, "big") + b"\x00" * 4
-    return header + payload[: len(payload) // 2]  # mask key 0: payload as is
-
-
 async def test_link_is_ready_after_a_restart_from_busy(
     start_kernel: Any, connect: Any, relay_app: Any, relay_manager: Any
 ) -> None:
@@ -250,4 +229,6 @@ async def test_link_is_ready_after_a_restart_from_busy(
     km.execution_state = "busy"  # what is left after the killed kernel's last cell
     link.restarted()  # what the kernel_actions restart event does
     # (the bug left it unset for good: any wait that ends is a pass, however long)
-    await eventually(link.ready.is_set, what="the relay's iopub subscription")
+    await eventually(
+        link.ready.is_set, timeout=KERNEL_TIMEOUT, what="the relay's iopub subscription"
+    )

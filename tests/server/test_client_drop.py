@@ -11,10 +11,18 @@ import pytest
 from jupyter_widget_relay.core import wire
 from jupyter_widget_relay.core.messages import new_header
 
-from .client import is_idle_after
-from .test_kernel_faults import jp_server_config, partial_frame, relay_config, server_errors
+from ..client import is_idle_after
+from .helpers import fault_relay_config, fault_server_config, partial_frame, server_errors
 
-__all__ = ["jp_server_config", "relay_config"]
+
+@pytest.fixture
+def relay_config() -> dict[str, Any]:
+    return fault_relay_config()
+
+
+@pytest.fixture
+def jp_server_config(relay_config: dict[str, Any]) -> dict[str, Any]:
+    return fault_server_config(relay_config)
 
 
 async def test_client_dropping_mid_flood_does_not_affect_others(

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
-from .server_process import server_log_until
+from ..server.server_process import server_log_until
 
 
 class OtherConnection(ZMQChannelsWebsocketConnection):  # type: ignore[misc]
@@ -17,11 +17,11 @@ class OtherConnection(ZMQChannelsWebsocketConnection):  # type: ignore[misc]
 def test_replacing_a_chosen_connection_class_is_said_at_startup() -> None:
     log = server_log_until(
         "widget relay: enabled",
-        "--ServerApp.kernel_websocket_connection_class=tests.test_deployment.OtherConnection",
+        "--ServerApp.kernel_websocket_connection_class=tests.deployment.test_deployment.OtherConnection",
     )
     replaced = [line for line in log.splitlines() if "in place of" in line]
     assert len(replaced) == 1, log[-3000:]
-    assert "tests.test_deployment.OtherConnection" in replaced[0]
+    assert "tests.deployment.test_deployment.OtherConnection" in replaced[0]
     assert "c.WidgetRelay.enabled = False" in replaced[0]
 
 

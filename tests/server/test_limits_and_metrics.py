@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .client import is_idle_after, state_of
+from ..client import is_idle_after, state_of
 from .server_process import run_server
 
 LIMITS = {

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 
-from .client import is_idle_after, state_of
-from .test_persistence import Notebook
+from ..client import is_idle_after, state_of
+from ..server.helpers import Notebook
 
 # Found before pytest-jupyter isolates the Jupyter paths (its servers see only python3).
 XPYTHON_SPEC = Path(KernelSpecManager().get_kernel_spec("xpython").resource_dir)

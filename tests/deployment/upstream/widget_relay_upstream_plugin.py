@@ -1,5 +1,5 @@
 """A pytest plugin for jupyter_server's own test suite (``-p widget_relay_upstream_plugin``),
-used by ``tests/test_upstream_kernels.py``.
+used by ``tests/deployment/test_upstream_kernels.py``.
 
 ``WIDGET_RELAY_UPSTREAM=on``: every server the upstream tests start loads
 jupyter-widget-relay the way an installed package does (the package's own

@@ -4,7 +4,7 @@ The sdist of the installed jupyter_server version is fetched (and kept in pytest
 and its ``tests/services/kernels`` run twice, in parallel subprocesses: once as they are,
 once with jupyter-widget-relay loaded into every server they start, enabled by its own
 ``jupyter_server_config.d`` file as an install enables it, and started as a running server
-starts it (``tests/upstream/widget_relay_upstream_plugin.py``, which also checks every
+starts it (``tests/deployment/upstream/widget_relay_upstream_plugin.py``, which also checks every
 server). The test proves that both runs pass, fail and skip the same test ids, that the
 relay-on run has no failure of its own, and that the relay really was on in every server of
 one run and in none of the other.
@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = Path(__file__).resolve().parent / "upstream"
 SUITE = "tests/services/kernels"
 

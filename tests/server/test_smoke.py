@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .client import state_of
+from ..client import state_of
 
 
 async def test_slider_roundtrip(start_kernel: Any, connect: Any) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from .client import KernelClient, is_idle_after
-from .test_peer_sync import settle, setup_clients
+from ..client import KernelClient, is_idle_after
+from .helpers import settle, setup_clients
 
 # The kernel records every value it is given and every observer call.
 SLIDER = """
