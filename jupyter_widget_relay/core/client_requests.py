@@ -123,7 +123,7 @@ class ClientRequests:
         for message in refusal(
             self._relay.kernel_session, env, f"not applied: {text}", model, names
         ):
-            port.send(message)
+            self._relay.deliver(port, message)
         if is_update or env.msg_type == "comm_close":
             self._release(port, env)
         return Refused(reason, text)
@@ -134,7 +134,9 @@ class ClientRequests:
         widget.ts would otherwise hold every later change of the model back; for other
         requests the frontend would keep their futures forever."""
         if self._relay.release_type is not None:
-            port.send(release_status(self._relay.kernel_session, env, self._relay.release_type))
+            self._relay.deliver(
+                port, release_status(self._relay.kernel_session, env, self._relay.release_type)
+            )
 
     def _client_kernel_info(self, port: ClientPort, env: Envelope) -> Verdict:
         """While a cell runs, answer kernel_info_request from the kernel's kept reply:
@@ -147,19 +149,20 @@ class ClientRequests:
                 self._relay.route_status(env.msg_id, port.client_id)
             return Forward(env)
         session = self._relay.kernel_session
-        port.send(
+        self._relay.deliver(
+            port,
             compose(
                 "kernel_info_reply",
                 dict(self._relay.kernel_info),
                 session=session,
                 parent=env.header,
                 channel="shell",
-            )
+            ),
         )
         # kernel_info_request is an "untracked" type: this idle finishes the request without
         # changing the kernel status the frontend shows.
-        port.send(
-            compose("status", {"execution_state": "idle"}, session=session, parent=env.header)
+        self._relay.deliver(
+            port, compose("status", {"execution_state": "idle"}, session=session, parent=env.header)
         )
         self._relay.count_action("kernel_info")
         return ANSWERED
@@ -238,16 +241,17 @@ class ClientRequests:
             parent=env.header,
             channel="shell",
         )
-        port.send(reply)
+        self._relay.deliver(port, reply)
         # Frontends finish the request on an idle status; comm_info_request is an
         # "untracked" type, so this does not change the kernel status they display.
-        port.send(
+        self._relay.deliver(
+            port,
             compose(
                 "status",
                 {"execution_state": "idle"},
                 session=self._relay.kernel_session,
                 parent=env.header,
-            )
+            ),
         )
         self._relay.count_action("comm_info")
         return ANSWERED
@@ -269,14 +273,15 @@ class ClientRequests:
             return Forward(env)
         if method == "request_state":
             state, paths, buffers = model.wire_state()
-            port.send(
+            self._relay.deliver(
+                port,
                 comm_msg(
                     comm_id,
                     {"method": "update", "state": state, "buffer_paths": paths},
                     session=self._relay.kernel_session,
                     parent=env.header,
                     buffers=buffers,
-                )
+                ),
             )
             self._relay.count_action("request_state")
             self._release(port, env)
@@ -351,11 +356,12 @@ class ClientRequests:
         told.update(dict.fromkeys(new))
         while len(told) > MAX_TOLD_UNKNOWN:
             del told[next(iter(told))]
-        port.send(
+        self._relay.deliver(
+            port,
             compose(
                 "stream",
                 {"name": "stderr", "text": f"[widget relay] {text}\n"},
                 session=self._relay.kernel_session,
                 parent=env.header,
-            )
+            ),
         )

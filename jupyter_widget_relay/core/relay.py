@@ -129,7 +129,7 @@ class KernelRelay:
     def attach(self, port: ClientPort, backlog: Iterable[Envelope] = ()) -> None:
         """Start sending the ordered stream to ``port`` (after replaying ``backlog``)."""
         for envelope in backlog:
-            port.send(envelope)
+            port.send(envelope)  # not attached yet: a failure is the caller's
         self._clients[port.client_id] = _ClientInfo(port)
         self.mark(clients=True)
 
@@ -144,12 +144,16 @@ class KernelRelay:
     def send_to(self, client_id: str, envelope: Envelope) -> None:
         info = self._clients.get(client_id)
         if info is not None:
-            try:
-                info.port.send(envelope)
-            except MessageError as error:
-                self.reject("kernel", "unreadable", f"not sent to {client_id}: {error}")
-            except Exception as error:
-                self._drop_failed(info.port, error)
+            self.deliver(info.port, envelope)
+
+    def deliver(self, port: ClientPort, envelope: Envelope) -> None:
+        """Send to one port; a port that fails is detached, never the caller's problem."""
+        try:
+            port.send(envelope)
+        except MessageError as error:  # unreadable content a JSON client needs parsed
+            self.reject("kernel", "unreadable", f"not sent to {port.client_id}: {error}")
+        except Exception as error:  # one broken port must not stop the others
+            self._drop_failed(port, error)
 
     def _drop_failed(self, port: ClientPort, error: Exception) -> None:
         """A port that raised on send is detached (and closed where it can be): it would
@@ -175,12 +179,7 @@ class KernelRelay:
         started = time.perf_counter()
         for client_id, info in list(self._clients.items()):
             if client_id != exclude:
-                try:
-                    info.port.send(envelope)
-                except MessageError as error:  # unreadable content a JSON client needs parsed
-                    self.reject("kernel", "unreadable", f"not sent to {client_id}: {error}")
-                except Exception as error:  # one broken port must not stop the others
-                    self._drop_failed(info.port, error)
+                self.deliver(info.port, envelope)
         if self._timer is not None:
             self._timer("fanout", time.perf_counter() - started)
 
@@ -403,14 +402,15 @@ class KernelRelay:
             return
         started = time.perf_counter()
         states, paths, buffers = self.table.snapshot()
-        port.send(
+        self.deliver(
+            port,
             comm_msg(
                 control_comm_id,
                 {"method": "update_states", "states": states, "buffer_paths": paths},
                 session=self.kernel_session,
                 parent=parent,
                 buffers=buffers,
-            )
+            ),
         )
         if info is not None:
             info.snapshot_unsent = True
