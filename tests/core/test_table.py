@@ -6,9 +6,10 @@ import base64
 
 import pytest
 
-from jupyter_widget_relay.core.buffers import split_state
+from jupyter_widget_relay.core.buffers import TraitValue, split_state
 from jupyter_widget_relay.core.messages import MessageError
 from jupyter_widget_relay.core.table import WidgetTable
+from jupyter_widget_relay.core.trait_sync import TraitSync
 
 from .helpers import model_state
 
@@ -49,3 +50,19 @@ def test_comm_open_without_model_name_is_rejected() -> None:
     table = WidgetTable()
     with pytest.raises(MessageError, match="_model_name"):
         table.open("m", split_state({"value": 1}, [], [], table.store))
+
+
+def test_trait_sync_lives_on_its_model_until_the_model_is_replaced() -> None:
+    """Peer sync keeps each trait's TraitSync on the WidgetModel: absent for a fresh
+    model, kept across the table's changes, gone with the model it belongs to."""
+    table = WidgetTable()
+    model = table.open("m", split_state(model_state(value=1), [], [], table.store))
+    assert model.sync is None
+    sync = TraitSync(confirmed=model.trait("value"), broadcast=model.trait("value"))
+    model.sync = {"value": sync}
+    table.apply(model, split_state({"value": 2}, [], [], table.store))
+    table.set_trait(model, "description", TraitValue("d"))
+    assert table.get("m") is model and model.sync == {"value": sync}
+    assert sync.confirmed == TraitValue(1), "the table does not change the bookkeeping"
+    reopened = table.open("m", split_state(model_state(value=3), [], [], table.store))
+    assert reopened is not model and reopened.sync is None
