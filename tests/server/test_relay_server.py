@@ -204,7 +204,8 @@ async def test_kernel_info_answered_while_busy(
     )
     relay = relay_manager.link_for(kernel_id).relay
     assert relay.counters["relay", "kernel_info"] == 0, "an idle kernel answers for itself"
-    cell = await a.start_running("import time; time.sleep(5)")
+    # long enough that a loaded machine still answers the late joiner first
+    cell = await a.start_running("import time; time.sleep(30)")
     late = await connect(kernel_id, "json")
     request = late.send("kernel_info_request", {})
     reply = await late.wait_for(lambda m: m["header"]["msg_type"] == "kernel_info_reply")
