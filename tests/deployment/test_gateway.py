@@ -138,6 +138,21 @@ def value_is(value: int) -> Any:
 SLIDER = "import ipywidgets as W\ns = W.IntSlider(value=3, max=1000)"
 
 
+async def a_slider_round_trip(server: Any, kernel_id: str) -> None:
+    """Two browsers: one makes a slider, the other gets its state and changes it."""
+    a = await server.connect(kernel_id, "json")
+    b = await server.connect(kernel_id, "json")
+    await a.execute(SLIDER)
+    model_id = await a.evaluate("s.model_id")
+    states = await b.request_states(timeout=30)
+    assert states["content"]["data"]["states"][model_id]["state"]["value"] == 3
+    b.update(model_id, {"value": 7})
+    await b.execute("pass")
+    assert await a.evaluate("s.value") == 7
+    a.close()
+    b.close()
+
+
 async def test_late_joiners_and_peers_are_served_while_a_gateway_kernel_runs_a_cell(
     kernel_gateway: str, tmp_path: Path
 ) -> None:
@@ -426,17 +441,7 @@ async def test_a_refused_relay_connection_leaves_browsers_stock(
     try:
         async with server_behind(proxy_url, tmp_path / "logs") as server:
             kernel_id = await server.start_kernel()
-            a = await server.connect(kernel_id, "json")
-            b = await server.connect(kernel_id, "json")
-            await a.execute(SLIDER)
-            model_id = await a.evaluate("s.model_id")
-            states = await b.request_states(timeout=30)
-            assert states["content"]["data"]["states"][model_id]["state"]["value"] == 3
-            b.update(model_id, {"value": 7})
-            await b.execute("pass")
-            assert await a.evaluate("s.value") == 7
-            a.close()
-            b.close()
+            await a_slider_round_trip(server, kernel_id)
     finally:
         proxy.stop()
     log = server_log(tmp_path / "logs")
@@ -500,17 +505,7 @@ async def test_by_default_the_relay_stays_off_behind_a_gateway(
         status = await server.request("GET", "/api/widget-relay/status")
         assert status["enabled"] is False and "follow_gateway_kernels" in status["reason"]
         kernel_id = await server.start_kernel()
-        a = await server.connect(kernel_id, "json")
-        b = await server.connect(kernel_id, "json")
-        await a.execute(SLIDER)
-        model_id = await a.evaluate("s.model_id")
-        states = await b.request_states(timeout=30)
-        assert states["content"]["data"]["states"][model_id]["state"]["value"] == 3
-        b.update(model_id, {"value": 7})
-        await b.execute("pass")
-        assert await a.evaluate("s.value") == 7
-        a.close()
-        b.close()
+        await a_slider_round_trip(server, kernel_id)
     log = "".join(path.read_text() for path in logs.iterdir())
     warnings = [line for line in log.splitlines() if "widget relay: off" in line]
     assert len(warnings) == 1 and "behind a gateway" in warnings[0], log[-3000:]
